@@ -1,0 +1,32 @@
+/// Flattens each image: `[N, C, H, W]` → `[N, C·H·W]`, in the same (C, H, W)
+/// order as PyTorch's `nn.Flatten`, so dense weights are interchangeable.
+public final class Flatten: Layer {
+    /// Output `[N, C·H·W]`.
+    private let output = Tensor(shape: [0])
+    /// Input gradient, the input's shape.
+    private let inputGradient = Tensor(shape: [0])
+    private var inputShape: [Int] = []
+
+    /// Creates the layer.
+    public init() {}
+
+    public var summary: String { "flatten" }
+
+    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
+        [Tensor.elementCount(shape)]
+    }
+
+    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+        inputShape = input.shape
+        output.reshape(to: [input.shape[0], input.count / max(input.shape[0], 1)])
+        output.data.update(from: input.data, count: input.count)
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        precondition(outputGradient.count == Tensor.elementCount(inputShape))
+        inputGradient.reshape(to: inputShape)
+        inputGradient.data.update(from: outputGradient.data, count: outputGradient.count)
+        return inputGradient
+    }
+}

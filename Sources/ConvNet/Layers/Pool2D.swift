@@ -1,0 +1,188 @@
+/// The window sweep shared by `MaxPool2D` and `AvgPool2D`: windows of KH × KW
+/// every SH, SW pixels, no padding, so OH = ⌊(H − KH) / SH⌋ + 1 (PyTorch's default).
+struct PoolingWindow {
+    let size: (height: Int, width: Int)
+    let stride: (height: Int, width: Int)
+
+    func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
+        guard shape.count == 3 else {
+            throw ShapeError("expects an image input C×H×W, found \(shape.shapeDescription)")
+        }
+        guard shape[1] >= size.height, shape[2] >= size.width else {
+            throw ShapeError("input \(shape[1])×\(shape[2]) is smaller than the window \(size.height)×\(size.width)")
+        }
+        return [shape[0], (shape[1] - size.height) / stride.height + 1, (shape[2] - size.width) / stride.width + 1]
+    }
+
+    var summary: String {
+        var text = size.height == size.width ? "\(size.height)" : "\(size.height)×\(size.width)"
+        if stride != size { text += " stride \(stride.height == stride.width ? "\(stride.height)" : "\(stride.height)×\(stride.width)")" }
+        return text
+    }
+}
+
+/// Max pooling: `y[n, c, oh, ow] = max over the window at (oh·SH, ow·SW) of x[n, c, ·, ·]`.
+///
+/// Forward remembers, for each output, the index of its maximum in the input
+/// plane (the first one on ties); backward routes each output gradient there,
+/// adding when overlapping windows (e.g. 3×3 stride 2) share a maximum.
+public final class MaxPool2D: Layer {
+    let window: PoolingWindow
+    /// Output `[N, C, OH, OW]`.
+    private let output = Tensor(shape: [0])
+    /// Input gradient `[N, C, H, W]`.
+    private let inputGradient = Tensor(shape: [0])
+    /// For each output element, the offset of its maximum within its input plane `[H, W]`.
+    private var argmax: [Int32] = []
+    private var inputShape: [Int] = []
+
+    /// Windows of `size` every `stride` pixels (stride defaults to the size).
+    public init(size: (height: Int, width: Int), stride: (height: Int, width: Int)? = nil) {
+        precondition(size.height > 0 && size.width > 0)
+        window = PoolingWindow(size: size, stride: stride ?? size)
+    }
+
+    /// Square windows of `size` every `stride` pixels (stride defaults to the size).
+    public convenience init(size: Int, stride: Int? = nil) {
+        self.init(size: (size, size), stride: stride.map { ($0, $0) })
+    }
+
+    public var summary: String { "maxpool \(window.summary)" }
+
+    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
+        try window.outputShape(forInput: shape)
+    }
+
+    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let outputHeight = (height - window.size.height) / window.stride.height + 1
+        let outputWidth = (width - window.size.width) / window.stride.width + 1
+        inputShape = input.shape
+        output.reshape(to: [batch, channels, outputHeight, outputWidth])
+        if argmax.count < output.count { argmax = [Int32](repeating: 0, count: output.count) }
+        let window = self.window
+        let x = input.data, y = output.data
+        argmax.withUnsafeMutableBufferPointer { argmax in
+            let argmax = argmax.baseAddress!
+            parallelFor(batch * channels) { plane in
+                let source = x + plane * height * width
+                let outputOffset = plane * outputHeight * outputWidth
+                for outputRow in 0..<outputHeight {
+                    for outputColumn in 0..<outputWidth {
+                        let top = outputRow * window.stride.height, left = outputColumn * window.stride.width
+                        var best = top * width + left
+                        var bestValue = source[best]
+                        for row in top..<(top + window.size.height) {
+                            for column in left..<(left + window.size.width) where source[row * width + column] > bestValue {
+                                best = row * width + column
+                                bestValue = source[best]
+                            }
+                        }
+                        let o = outputOffset + outputRow * outputWidth + outputColumn
+                        y[o] = bestValue
+                        argmax[o] = Int32(best)
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        precondition(outputGradient.shape == output.shape)
+        inputGradient.reshape(to: inputShape)
+        inputGradient.fill(0)
+        let planeSize = inputShape[2] * inputShape[3]
+        let outputPlane = output.shape[2] * output.shape[3]
+        let dy = outputGradient.data, dx = inputGradient.data
+        argmax.withUnsafeBufferPointer { argmax in
+            let argmax = argmax.baseAddress!
+            parallelFor(output.shape[0] * output.shape[1]) { plane in
+                let destination = dx + plane * planeSize
+                for o in (plane * outputPlane)..<((plane + 1) * outputPlane) {
+                    destination[Int(argmax[o])] += dy[o]
+                }
+            }
+        }
+        return inputGradient
+    }
+}
+
+/// Average pooling: `y[n, c, oh, ow] = mean over the window at (oh·SH, ow·SW) of x[n, c, ·, ·]`;
+/// backward spreads each output gradient evenly, `dy / (KH·KW)`, over its window.
+public final class AvgPool2D: Layer {
+    let window: PoolingWindow
+    /// Output `[N, C, OH, OW]`.
+    private let output = Tensor(shape: [0])
+    /// Input gradient `[N, C, H, W]`.
+    private let inputGradient = Tensor(shape: [0])
+    private var inputShape: [Int] = []
+
+    /// Windows of `size` every `stride` pixels (stride defaults to the size).
+    public init(size: (height: Int, width: Int), stride: (height: Int, width: Int)? = nil) {
+        precondition(size.height > 0 && size.width > 0)
+        window = PoolingWindow(size: size, stride: stride ?? size)
+    }
+
+    /// Square windows of `size` every `stride` pixels (stride defaults to the size).
+    public convenience init(size: Int, stride: Int? = nil) {
+        self.init(size: (size, size), stride: stride.map { ($0, $0) })
+    }
+
+    public var summary: String { "avgpool \(window.summary)" }
+
+    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
+        try window.outputShape(forInput: shape)
+    }
+
+    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let outputHeight = (height - window.size.height) / window.stride.height + 1
+        let outputWidth = (width - window.size.width) / window.stride.width + 1
+        inputShape = input.shape
+        output.reshape(to: [batch, channels, outputHeight, outputWidth])
+        let window = self.window
+        let scale = 1 / Float(window.size.height * window.size.width)
+        let x = input.data, y = output.data
+        parallelFor(batch * channels) { plane in
+            let source = x + plane * height * width
+            let destination = y + plane * outputHeight * outputWidth
+            for outputRow in 0..<outputHeight {
+                for outputColumn in 0..<outputWidth {
+                    let top = outputRow * window.stride.height, left = outputColumn * window.stride.width
+                    var total: Float = 0
+                    for row in top..<(top + window.size.height) {
+                        for column in left..<(left + window.size.width) { total += source[row * width + column] }
+                    }
+                    destination[outputRow * outputWidth + outputColumn] = total * scale
+                }
+            }
+        }
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        precondition(outputGradient.shape == output.shape)
+        inputGradient.reshape(to: inputShape)
+        inputGradient.fill(0)
+        let (height, width) = (inputShape[2], inputShape[3])
+        let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
+        let window = self.window
+        let scale = 1 / Float(window.size.height * window.size.width)
+        let dy = outputGradient.data, dx = inputGradient.data
+        parallelFor(output.shape[0] * output.shape[1]) { plane in
+            let source = dy + plane * outputHeight * outputWidth
+            let destination = dx + plane * height * width
+            for outputRow in 0..<outputHeight {
+                for outputColumn in 0..<outputWidth {
+                    let share = source[outputRow * outputWidth + outputColumn] * scale
+                    let top = outputRow * window.stride.height, left = outputColumn * window.stride.width
+                    for row in top..<(top + window.size.height) {
+                        for column in left..<(left + window.size.width) { destination[row * width + column] += share }
+                    }
+                }
+            }
+        }
+        return inputGradient
+    }
+}

@@ -1,0 +1,88 @@
+/// Softmax followed by cross-entropy, fused and numerically stable.
+///
+/// For logits z `[N, K]` and labels t `[N]` (0 ≤ t < K):
+/// `p[n, k] = exp(z[n, k] − m_n) / Σ_j exp(z[n, j] − m_n)` with `m_n = max_j z[n, j]`,
+/// `loss = (1/N) Σ_n (log Σ_j exp(z[n, j] − m_n) + m_n − z[n, t_n])`,
+/// and `∂loss/∂z = (p − onehot(t)) / N`.
+public final class SoftmaxCrossEntropy {
+    /// Probabilities p `[N, K]` of the last forward pass.
+    public let probabilities = Tensor(shape: [0])
+    /// ∂loss/∂logits `[N, K]`.
+    private let logitGradient = Tensor(shape: [0])
+    private var labels: [Int32] = []
+
+    /// Creates the loss.
+    public init() {}
+
+    /// The mean loss over the batch for logits `[N, K]` and labels `N` (each in `0..<K`).
+    /// Keeps the probabilities for `backward()` and for accuracy.
+    @discardableResult
+    public func forward(logits: Tensor, labels: UnsafeBufferPointer<Int32>) -> Float {
+        precondition(logits.shape.count == 2 && logits.shape[0] == labels.count,
+                     "logits \(logits.shape) do not match \(labels.count) labels")
+        let (batch, classes) = (logits.shape[0], logits.shape[1])
+        probabilities.reshape(to: logits.shape)
+        if self.labels.count != batch { self.labels = [Int32](repeating: 0, count: batch) }
+        var total: Double = 0
+        for n in 0..<batch {
+            let z = logits.data + n * classes, p = probabilities.data + n * classes
+            let label = Int(labels[n])
+            precondition(label >= 0 && label < classes, "label \(label) outside 0..<\(classes)")
+            self.labels[n] = labels[n]
+            var maximum = z[0]
+            for k in 1..<classes { maximum = max(maximum, z[k]) }
+            var sum: Float = 0
+            for k in 0..<classes {
+                p[k] = exp(z[k] - maximum)
+                sum += p[k]
+            }
+            let inverse = 1 / sum
+            for k in 0..<classes { p[k] *= inverse }
+            total += Double(log(sum) + maximum - z[label])
+        }
+        return Float(total / Double(max(batch, 1)))
+    }
+
+    /// Convenience for arrays of labels.
+    @discardableResult
+    public func forward(logits: Tensor, labels: [Int32]) -> Float {
+        labels.withUnsafeBufferPointer { forward(logits: logits, labels: $0) }
+    }
+
+    /// ∂loss/∂logits `[N, K]` = (p − onehot) / N for the last forward pass.
+    public func backward() -> Tensor {
+        let (batch, classes) = (probabilities.shape[0], probabilities.shape[1])
+        logitGradient.reshape(to: probabilities.shape)
+        let scale = 1 / Float(batch)
+        let p = probabilities.data, gradient = logitGradient.data
+        for i in 0..<probabilities.count { gradient[i] = p[i] * scale }
+        for n in 0..<batch { gradient[n * classes + Int(labels[n])] -= scale }
+        return logitGradient
+    }
+
+    /// How many of the last batch's predictions (arg-max of p) equal their label.
+    public func correctCount() -> Int {
+        let (batch, classes) = (probabilities.shape[0], probabilities.shape[1])
+        var correct = 0
+        for n in 0..<batch where predictedClass(probabilities.data + n * classes, classes: classes) == Int(labels[n]) {
+            correct += 1
+        }
+        return correct
+    }
+}
+
+/// The index of the largest of `count` values (the first on ties).
+@inline(__always)
+func predictedClass(_ values: UnsafePointer<Float>, classes count: Int) -> Int {
+    var best = 0
+    for k in 1..<count where values[k] > values[best] { best = k }
+    return best
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,125 @@
+/// The sizes of one 2-D convolution or pooling window sweep over one image.
+///
+/// OH = ⌊(H + 2·PH − KH) / SH⌋ + 1 and OW = ⌊(W + 2·PW − KW) / SW⌋ + 1.
+public struct ConvolutionGeometry: Equatable, Sendable {
+    /// Input channels C, height H and width W of one image.
+    public var channels: Int, height: Int, width: Int
+    /// Kernel (window) height KH and width KW.
+    public var kernelHeight: Int, kernelWidth: Int
+    /// Step between windows, vertically (SH) and horizontally (SW).
+    public var strideHeight: Int, strideWidth: Int
+    /// Zero padding added above and below (PH) and left and right (PW).
+    public var paddingHeight: Int, paddingWidth: Int
+
+    /// Creates the geometry; sizes must be positive and padding non-negative.
+    public init(channels: Int, height: Int, width: Int,
+                kernelHeight: Int, kernelWidth: Int,
+                strideHeight: Int = 1, strideWidth: Int = 1,
+                paddingHeight: Int = 0, paddingWidth: Int = 0) {
+        self.channels = channels; self.height = height; self.width = width
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
+        self.strideHeight = strideHeight; self.strideWidth = strideWidth
+        self.paddingHeight = paddingHeight; self.paddingWidth = paddingWidth
+    }
+
+    /// OH = ⌊(H + 2·PH − KH) / SH⌋ + 1.
+    public var outputHeight: Int { (height + 2 * paddingHeight - kernelHeight) / strideHeight + 1 }
+    /// OW = ⌊(W + 2·PW − KW) / SW⌋ + 1.
+    public var outputWidth: Int { (width + 2 * paddingWidth - kernelWidth) / strideWidth + 1 }
+    /// Rows of the column matrix: C·KH·KW.
+    public var columnRows: Int { channels * kernelHeight * kernelWidth }
+    /// Columns of the column matrix per image: OH·OW.
+    public var columnsPerImage: Int { outputHeight * outputWidth }
+    /// Elements of one input image: C·H·W.
+    public var inputCount: Int { channels * height * width }
+}
+
+/// Unfolds one image `[C, H, W]` into its column matrix `[C·KH·KW, OH·OW]`.
+///
+/// Row (c, kh, kw), column (oh, ow) holds
+/// `input[c, oh·SH − PH + kh, ow·SW − PW + kw]`, or 0 where that falls in the
+/// padding. The matrix is written with row stride `rowStride` (≥ OH·OW), so the
+/// columns of several images can sit side by side in one matrix for one GEMM.
+public func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+                   into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
+    let outputHeight = g.outputHeight, outputWidth = g.outputWidth
+    var row = 0
+    for channel in 0..<g.channels {
+        let plane = input + channel * g.height * g.width
+        for kernelRow in 0..<g.kernelHeight {
+            for kernelColumn in 0..<g.kernelWidth {
+                let destinationRow = columns + row * rowStride
+                let (first, end) = validOutputRange(offset: kernelColumn - g.paddingWidth,
+                                                    stride: g.strideWidth, size: g.width,
+                                                    outputs: outputWidth)
+                for outputRow in 0..<outputHeight {
+                    let destination = destinationRow + outputRow * outputWidth
+                    let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow
+                    guard inputRow >= 0 && inputRow < g.height, first < end else {
+                        destination.update(repeating: 0, count: outputWidth)
+                        continue
+                    }
+                    if first > 0 { destination.update(repeating: 0, count: first) }
+                    if end < outputWidth { (destination + end).update(repeating: 0, count: outputWidth - end) }
+                    let source = plane + inputRow * g.width + kernelColumn - g.paddingWidth
+                    if g.strideWidth == 1 {
+                        (destination + first).update(from: source + first, count: end - first)
+                    } else {
+                        let step = g.strideWidth
+                        for outputColumn in first..<end {
+                            destination[outputColumn] = source[outputColumn * step]
+                        }
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// Folds a column matrix `[C·KH·KW, OH·OW]` (row stride `rowStride`) back into an
+/// image `[C, H, W]`, *adding* every entry to the pixel it was copied from.
+///
+/// This is the adjoint of `im2col`: where windows overlap, a pixel receives the
+/// sum of the gradients of every patch that contains it. `image` is not zeroed
+/// here; the caller zeroes it once before folding.
+public func col2im(_ columns: UnsafePointer<Float>, rowStride: Int, geometry g: ConvolutionGeometry,
+                   addingInto image: UnsafeMutablePointer<Float>) {
+    let outputHeight = g.outputHeight, outputWidth = g.outputWidth
+    var row = 0
+    for channel in 0..<g.channels {
+        let plane = image + channel * g.height * g.width
+        for kernelRow in 0..<g.kernelHeight {
+            for kernelColumn in 0..<g.kernelWidth {
+                let sourceRow = columns + row * rowStride
+                let (first, end) = validOutputRange(offset: kernelColumn - g.paddingWidth,
+                                                    stride: g.strideWidth, size: g.width,
+                                                    outputs: outputWidth)
+                if first < end {
+                    for outputRow in 0..<outputHeight {
+                        let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow
+                        guard inputRow >= 0 && inputRow < g.height else { continue }
+                        let source = sourceRow + outputRow * outputWidth
+                        let destination = plane + inputRow * g.width + kernelColumn - g.paddingWidth
+                        let step = g.strideWidth
+                        for outputColumn in first..<end {
+                            destination[outputColumn * step] += source[outputColumn]
+                        }
+                    }
+                }
+                row += 1
+            }
+        }
+    }
+}
+
+/// The output columns `first..<end` whose input column `o·stride + offset` lies in `0..<size`.
+@inline(__always)
+private func validOutputRange(offset: Int, stride: Int, size: Int, outputs: Int) -> (Int, Int) {
+    // first: smallest o with o·stride + offset ≥ 0.
+    let first = offset >= 0 ? 0 : min(outputs, (-offset + stride - 1) / stride)
+    // end: smallest o with o·stride + offset ≥ size.
+    let remaining = size - offset
+    let end = remaining <= 0 ? 0 : min(outputs, (remaining + stride - 1) / stride)
+    return (first, max(first, end))
+}

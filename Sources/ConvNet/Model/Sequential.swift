@@ -1,0 +1,126 @@
+/// A model that is a chain of layers: forward in order, backward in reverse.
+///
+/// Built from a `ModelDescription`, it checks every layer's input shape before
+/// anything runs. Its parameters are named like PyTorch's `nn.Sequential`
+/// state dict (`"0.weight"`, `"0.bias"`, `"6.weight"`, …), so a PyTorch model
+/// with the same layers can load its checkpoints.
+public final class Sequential {
+    /// The description the model was built from.
+    public let description: ModelDescription
+    /// The layers, first to last.
+    public let layers: [any Layer]
+    /// Per-image shape entering each layer, then the model's output shape (`layers.count + 1` shapes).
+    public let shapes: [[Int]]
+    /// Every learnable parameter, in layer order.
+    public let parameters: [Parameter]
+    /// Index of the first layer with parameters; backward stops there.
+    private let firstTrainableLayer: Int
+
+    /// Builds and initialises the layers of `description`, drawing weights from a
+    /// generator seeded with `seed`. Throws `ModelError` naming the first layer whose
+    /// input shape does not fit.
+    public init(_ description: ModelDescription, seed: UInt64, workspaceLimit: Int = 32 << 20) throws(ModelError) {
+        self.description = description
+        var random = SeededRandom(seed: seed)
+        var layers: [any Layer] = []
+        var shapes = [description.input]
+        for (index, spec) in description.layers.enumerated() {
+            let inputShape = shapes[index]
+            let layer: any Layer
+            switch spec {
+            case let .conv(filters, kernel, stride, padding, bias):
+                guard inputShape.count == 3 else {
+                    throw ModelError(layer: index + 1, summary: "conv \(filters)@\(kernel.height)×\(kernel.width)",
+                                     message: "expects an image input C×H×W, found \(inputShape.shapeDescription)")
+                }
+                layer = Conv2D(inputChannels: inputShape[0], filters: filters,
+                               kernelHeight: kernel.height, kernelWidth: kernel.width,
+                               strideHeight: stride.height, strideWidth: stride.width,
+                               paddingHeight: padding.height, paddingWidth: padding.width,
+                               bias: bias, workspaceLimit: workspaceLimit, random: &random)
+            case .relu:
+                layer = ReLU()
+            case let .maxPool(size, stride):
+                layer = MaxPool2D(size: (size.height, size.width), stride: stride.map { ($0.height, $0.width) })
+            case let .avgPool(size, stride):
+                layer = AvgPool2D(size: (size.height, size.width), stride: stride.map { ($0.height, $0.width) })
+            case .flatten:
+                layer = Flatten()
+            case let .dense(units):
+                guard inputShape.count == 1 else {
+                    throw ModelError(layer: index + 1, summary: "dense \(units)",
+                                     message: "input \(inputShape.shapeDescription) is not flat; add {\"type\": \"flatten\"} before it")
+                }
+                layer = Dense(inputFeatures: inputShape[0], outputFeatures: units, random: &random)
+            case let .dropout(rate):
+                layer = Dropout(rate: rate, random: SeededRandom(seed: random.next()))
+            }
+            do throws(ShapeError) {
+                let outputShape = try layer.outputShape(forInput: inputShape)
+                guard outputShape.allSatisfy({ $0 > 0 }) else {
+                    throw ShapeError("input \(inputShape.shapeDescription) gives an empty output \(outputShape.shapeDescription)")
+                }
+                shapes.append(outputShape)
+            } catch {
+                throw ModelError(layer: index + 1, summary: layer.summary, message: error.message)
+            }
+            for parameter in layer.parameters { parameter.name = "\(index).\(parameter.name)" }
+            layers.append(layer)
+        }
+        guard let outputShape = shapes.last, outputShape.count == 1 else {
+            throw ModelError(layer: layers.count, summary: layers.last?.summary ?? "",
+                             message: "the model must end with flat class scores, found \(shapes.last?.shapeDescription ?? "nothing"); end with a dense layer")
+        }
+        self.layers = layers
+        self.shapes = shapes
+        self.parameters = layers.flatMap(\.parameters)
+        let firstTrainable = layers.firstIndex { !$0.parameters.isEmpty } ?? layers.count
+        self.firstTrainableLayer = firstTrainable
+        // Nothing before the first trainable layer needs a gradient, so neither does its input.
+        if firstTrainable < layers.count {
+            (layers[firstTrainable] as? Conv2D)?.computesInputGradient = false
+            (layers[firstTrainable] as? Dense)?.computesInputGradient = false
+        }
+    }
+
+    /// Per-image input shape `[C, H, W]`.
+    public var inputShape: [Int] { shapes[0] }
+    /// Number of outputs per image (classes) K.
+    public var outputCount: Int { shapes[shapes.count - 1][0] }
+
+    /// `x [N, C, H, W]` → logits `[N, K]` (owned by the last layer).
+    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+        var activation = input
+        for layer in layers { activation = layer.forward(activation, phase: phase) }
+        return activation
+    }
+
+    /// Back-propagates ∂loss/∂logits `[N, K]`, adding every parameter's gradient.
+    public func backward(_ outputGradient: Tensor) {
+        var gradient = outputGradient
+        for index in stride(from: layers.count - 1, through: firstTrainableLayer, by: -1) {
+            gradient = layers[index].backward(gradient)
+        }
+    }
+
+    /// Sets every parameter gradient to zero (the one place gradients are cleared).
+    public func zeroGradients() {
+        for parameter in parameters { parameter.gradient.fill(0) }
+    }
+
+    /// The dropout layers' generators, in layer order (saved in training checkpoints).
+    public var dropoutLayers: [Dropout] { layers.compactMap { $0 as? Dropout } }
+}
+
+/// A model description that cannot be built: which layer (1-based) and why.
+public struct ModelError: Error, Equatable, CustomStringConvertible {
+    /// 1-based position of the layer in the description.
+    public var layer: Int
+    /// The layer's summary, e.g. "maxpool 2".
+    public var summary: String
+    /// What does not fit, with the shapes.
+    public var message: String
+
+    /// `layer 3 (maxpool 2): input 1×1 is smaller than the window 2×2`.
+    public var description: String { "layer \(layer) (\(summary)): \(message)" }
+}

@@ -1,0 +1,43 @@
+/// Stochastic gradient descent with momentum and weight decay, as PyTorch's `torch.optim.SGD`.
+///
+/// For each parameter w with gradient g and velocity v (zero at the start):
+/// `d = g + λ·w`, `v = μ·v + d`, then `w −= η·v` (classic) or `w −= η·(d + μ·v)` (Nesterov),
+/// with learning rate η, momentum μ and weight decay λ.
+public final class SGD {
+    /// η; the trainer sets it from the schedule before each step.
+    public var learningRate: Float
+    /// μ in [0, 1).
+    public let momentum: Float
+    /// λ ≥ 0 (L2 penalty λ/2·‖w‖²).
+    public let weightDecay: Float
+    /// Use Nesterov momentum.
+    public let nesterov: Bool
+    /// The parameters updated, in model order.
+    public let parameters: [Parameter]
+    /// One velocity per parameter, same shapes; saved in training checkpoints.
+    public let velocities: [Tensor]
+
+    /// An optimizer over `parameters` with zero velocities.
+    public init(parameters: [Parameter], learningRate: Float, momentum: Float = 0,
+                weightDecay: Float = 0, nesterov: Bool = false) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
+        velocities = parameters.map { Tensor(shape: $0.value.shape) }
+    }
+
+    /// Updates every parameter from its gradient (gradients are left as they are).
+    public func step() {
+        let (rate, momentum, decay, nesterov) = (learningRate, self.momentum, weightDecay, self.nesterov)
+        for (parameter, velocity) in zip(parameters, velocities) {
+            let w = parameter.value.data, g = parameter.gradient.data, v = velocity.data
+            for i in 0..<parameter.value.count {
+                let d = g[i] + decay * w[i]
+                v[i] = momentum * v[i] + d
+                w[i] -= rate * (nesterov ? d + momentum * v[i] : v[i])
+            }
+        }
+    }
+}

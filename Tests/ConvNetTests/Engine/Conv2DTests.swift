@@ -1,0 +1,78 @@
+import XCTest
+@testable import ConvNet
+
+final class Conv2DTests: XCTestCase {
+    struct Case {
+        var batch: Int, channels: Int, height: Int, width: Int
+        var filters: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+    }
+
+    static let cases: [Case] = [
+        Case(batch: 1, channels: 1, height: 8, width: 8, filters: 2, kernel: (3, 3), stride: (1, 1), padding: (0, 0)),
+        Case(batch: 3, channels: 2, height: 9, width: 7, filters: 4, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
+        Case(batch: 2, channels: 3, height: 10, width: 12, filters: 5, kernel: (2, 2), stride: (3, 3), padding: (0, 0)),
+        Case(batch: 4, channels: 1, height: 28, width: 28, filters: 6, kernel: (5, 5), stride: (1, 1), padding: (2, 2)),
+        Case(batch: 2, channels: 3, height: 6, width: 11, filters: 3, kernel: (3, 5), stride: (1, 2), padding: (1, 2)),
+        Case(batch: 5, channels: 2, height: 7, width: 5, filters: 1, kernel: (1, 1), stride: (1, 1), padding: (0, 0)),
+    ]
+
+    /// im2col + SGEMM against the direct convolution loop, with whole-batch and one-image chunks.
+    func testForwardAgainstDirectConvolution() {
+        for (index, c) in Self.cases.enumerated() {
+            for workspaceLimit in [1 << 30, 1] {  // one chunk for the batch, then one image per chunk
+                var random = SeededRandom(seed: UInt64(index))
+                let layer = Conv2D(inputChannels: c.channels, filters: c.filters,
+                                   kernelHeight: c.kernel.0, kernelWidth: c.kernel.1,
+                                   strideHeight: c.stride.0, strideWidth: c.stride.1,
+                                   paddingHeight: c.padding.0, paddingWidth: c.padding.1,
+                                   workspaceLimit: workspaceLimit, random: &random)
+                for f in 0..<c.filters { layer.bias!.value[f] = Float(f) * 0.25 - 0.3 }
+                let shape = [c.batch, c.channels, c.height, c.width]
+                let x = randomTensor(shape, seed: UInt64(100 + index))
+                let y = layer.forward(x, phase: .inference)
+                let expected = naiveConvolution(input: x.values, inputShape: shape, weight: layer.weight.value.values,
+                                                bias: layer.bias!.value.values, filters: c.filters,
+                                                kernel: c.kernel, stride: c.stride, padding: c.padding)
+                XCTAssertEqual(y.shape, [c.batch, c.filters] + (try! layer.outputShape(forInput: Array(shape[1...])))[1...])
+                assertClose(y.values, expected, tolerance: 1e-5, "case \(index) workspace \(workspaceLimit)")
+            }
+        }
+    }
+
+    /// Chunked backward (recomputing columns) equals whole-batch backward (reusing them).
+    func testChunkedBackwardMatchesWholeBatch() {
+        var gradients: [[Float]] = []
+        for workspaceLimit in [1 << 30, 2 * 12 * 49 * 4] {  // whole batch, then two images per chunk
+            var random = SeededRandom(seed: 7)
+            let layer = Conv2D(inputChannels: 3, filters: 4, kernelHeight: 2, kernelWidth: 2,
+                               workspaceLimit: workspaceLimit, random: &random)
+            let x = randomTensor([5, 3, 8, 8], seed: 8)
+            let y = layer.forward(x, phase: .training)
+            let dx = layer.backward(randomTensor(y.shape, seed: 9))
+            gradients.append(dx.values + layer.weight.gradient.values + layer.bias!.gradient.values)
+        }
+        assertClose(gradients[1], gradients[0], tolerance: 1e-5)
+    }
+
+    func testShapeErrors() {
+        var random = SeededRandom(seed: 1)
+        let layer = Conv2D(inputChannels: 1, filters: 2, kernelHeight: 5, kernelWidth: 5, random: &random)
+        XCTAssertEqual(try layer.outputShape(forInput: [1, 28, 28]), [2, 24, 24])
+        XCTAssertThrowsError(try layer.outputShape(forInput: [3, 28, 28]))
+        XCTAssertThrowsError(try layer.outputShape(forInput: [1, 4, 4]))
+        XCTAssertThrowsError(try layer.outputShape(forInput: [784]))
+    }
+
+    /// He initialisation: weights have mean ≈ 0 and variance ≈ 2 / fan-in; same seed, same weights.
+    func testHeInitialisation() {
+        var random = SeededRandom(seed: 3)
+        let layer = Conv2D(inputChannels: 20, filters: 50, kernelHeight: 5, kernelWidth: 5, random: &random)
+        let w = layer.weight.value.values
+        let mean = w.reduce(0, +) / Float(w.count)
+        let variance = w.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(w.count)
+        XCTAssertEqual(mean, 0, accuracy: 0.005)
+        XCTAssertEqual(variance, 2.0 / 500, accuracy: 2.0 / 500 * 0.05)
+        var again = SeededRandom(seed: 3)
+        XCTAssertEqual(Conv2D(inputChannels: 20, filters: 50, kernelHeight: 5, kernelWidth: 5, random: &again).weight.value.values, w)
+    }
+}

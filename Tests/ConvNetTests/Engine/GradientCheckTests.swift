@@ -1,0 +1,125 @@
+import XCTest
+@testable import ConvNet
+
+/// Finite-difference checks of every layer's input gradient and parameter gradients.
+final class GradientCheckTests: XCTestCase {
+    func testConv2DStrideOne() {
+        var random = SeededRandom(seed: 1)
+        let layer = Conv2D(inputChannels: 2, filters: 3, kernelHeight: 3, kernelWidth: 3, random: &random)
+        layer.bias!.value.fill(0.1)
+        checkLayerGradients(layer, input: randomTensor([2, 2, 6, 6], seed: 2))
+    }
+
+    func testConv2DStrideTwoWithPadding() {
+        var random = SeededRandom(seed: 3)
+        let layer = Conv2D(inputChannels: 3, filters: 2, kernelHeight: 3, kernelWidth: 3,
+                           strideHeight: 2, strideWidth: 2, paddingHeight: 1, paddingWidth: 1, random: &random)
+        checkLayerGradients(layer, input: randomTensor([2, 3, 7, 7], seed: 4))
+    }
+
+    func testConv2DRectangularChunked() {
+        var random = SeededRandom(seed: 5)
+        let layer = Conv2D(inputChannels: 2, filters: 2, kernelHeight: 2, kernelWidth: 3,
+                           strideHeight: 1, strideWidth: 2, paddingHeight: 1, paddingWidth: 0,
+                           workspaceLimit: 1, random: &random)
+        checkLayerGradients(layer, input: randomTensor([3, 2, 5, 7], seed: 6))
+    }
+
+    func testReLU() {
+        checkLayerGradients(ReLU(), input: randomTensor([4, 3, 5, 5], seed: 7))
+    }
+
+    func testMaxPool() {
+        checkLayerGradients(MaxPool2D(size: 2), input: randomTensor([2, 3, 6, 6], seed: 8))
+    }
+
+    /// 3×3 windows every 2 pixels overlap: a maximum shared by two windows gets both gradients.
+    func testMaxPoolOverlapping() {
+        checkLayerGradients(MaxPool2D(size: 3, stride: 2), input: randomTensor([2, 2, 9, 9], seed: 9))
+    }
+
+    func testAvgPool() {
+        checkLayerGradients(AvgPool2D(size: 2), input: randomTensor([2, 3, 6, 6], seed: 10))
+        checkLayerGradients(AvgPool2D(size: 3, stride: 2), input: randomTensor([1, 2, 7, 7], seed: 11))
+    }
+
+    func testDense() {
+        var random = SeededRandom(seed: 12)
+        let layer = Dense(inputFeatures: 13, outputFeatures: 7, random: &random)
+        layer.bias.value.fill(-0.2)
+        checkLayerGradients(layer, input: randomTensor([5, 13], seed: 13))
+    }
+
+    func testFlatten() {
+        checkLayerGradients(Flatten(), input: randomTensor([3, 2, 4, 5], seed: 14))
+    }
+
+    /// With the generator reset before each forward pass, the mask is fixed.
+    func testDropoutFixedMask() {
+        let layer = Dropout(rate: 0.4, random: SeededRandom(seed: 15))
+        checkLayerGradients(layer, input: randomTensor([4, 30], seed: 16),
+                            beforeForward: { layer.random = SeededRandom(seed: 15) })
+        // Inference is the identity.
+        let x = randomTensor([2, 10], seed: 17)
+        XCTAssertEqual(layer.forward(x, phase: .inference).values, x.values)
+    }
+
+    func testDropoutScalesKeptUnits() {
+        let layer = Dropout(rate: 0.25, random: SeededRandom(seed: 18))
+        let x = Tensor(shape: [100, 100])
+        x.fill(1)
+        let y = layer.forward(x, phase: .training).values
+        let kept = y.filter { $0 != 0 }
+        XCTAssertTrue(kept.allSatisfy { abs($0 - 1 / 0.75) < 1e-6 })
+        XCTAssertEqual(Double(kept.count) / 10_000, 0.75, accuracy: 0.02)
+    }
+
+    func testSoftmaxCrossEntropy() {
+        let loss = SoftmaxCrossEntropy()
+        let logits = randomTensor([6, 5], seed: 19)
+        for i in 0..<logits.count { logits[i] *= 3 }
+        let labels: [Int32] = [0, 4, 2, 2, 1, 3]
+        loss.forward(logits: logits, labels: labels)
+        let analytic = loss.backward().values
+        checkGradient(of: logits, analytic: analytic,
+                      objective: { Double(loss.forward(logits: logits, labels: labels)) },
+                      step: 1e-2, "softmax cross-entropy logits")
+    }
+
+    /// log-sum-exp keeps huge logits finite, and the loss equals its definition.
+    func testSoftmaxCrossEntropyStability() {
+        let loss = SoftmaxCrossEntropy()
+        let logits = Tensor(shape: [2, 3], values: [1000, 0, -1000, 1, 2, 3])
+        let value = loss.forward(logits: logits, labels: [1, 2])
+        let expected = (1000.0 + (log(exp(1.0 - 3) + exp(2.0 - 3) + 1) + 3 - 3)) / 2
+        XCTAssertEqual(Double(value), expected, accuracy: 1e-3)
+        XCTAssertTrue(loss.probabilities.values.allSatisfy(\.isFinite))
+        let gradient = loss.backward().values
+        // (p − onehot) / N: each row sums to zero.
+        XCTAssertEqual(gradient[0] + gradient[1] + gradient[2], 0, accuracy: 1e-6)
+        XCTAssertEqual(gradient[1], (0 - 1) / 2, accuracy: 1e-6)
+    }
+
+    /// conv → relu → maxpool → flatten → dense → softmax cross-entropy, every parameter.
+    func testWholeNetwork() throws {
+        let description = ModelDescription(input: [1, 8, 8], layers: [
+            .conv(filters: 3, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(1), bias: true),
+            .relu,
+            .maxPool(size: SizePair(2), stride: nil),
+            .flatten,
+            .dense(units: 4),
+        ])
+        let model = try Sequential(description, seed: 20)
+        let loss = SoftmaxCrossEntropy()
+        let x = randomTensor([3, 1, 8, 8], seed: 21)
+        let labels: [Int32] = [0, 3, 1]
+        func objective() -> Double { Double(loss.forward(logits: model.forward(x, phase: .training), labels: labels)) }
+        _ = objective()
+        model.zeroGradients()
+        model.backward(loss.backward())
+        let gradients = model.parameters.map(\.gradient.values)
+        for (parameter, gradient) in zip(model.parameters, gradients) {
+            checkGradient(of: parameter.value, analytic: gradient, objective: objective, step: 1e-3, parameter.name)
+        }
+    }
+}
