@@ -46,7 +46,7 @@ let package = Package(
             dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ConvNetTests",
-            dependencies: ["ConvNet", "train", "infer", "idx2png"],
+            dependencies: ["ConvNet", "CZlib", "CPNG", "train", "infer", "idx2png"],
             swiftSettings: optimized),
     ],
     swiftLanguageModes: [.v5]

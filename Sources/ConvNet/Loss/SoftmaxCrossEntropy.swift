@@ -22,7 +22,7 @@ public final class SoftmaxCrossEntropy {
                      "logits \(logits.shape) do not match \(labels.count) labels")
         let (batch, classes) = (logits.shape[0], logits.shape[1])
         probabilities.reshape(to: logits.shape)
-        if self.labels.count != batch { self.labels = [Int32](repeating: 0, count: batch) }
+        if self.labels.count < batch { self.labels = [Int32](repeating: 0, count: batch) }
         var total: Double = 0
         for n in 0..<batch {
             let z = logits.data + n * classes, p = probabilities.data + n * classes

@@ -1,0 +1,136 @@
+/// Labelled grey images held as bytes: `images` `[N, C, H, W]`, `labels` `[N]`.
+///
+/// Pixels stay 8-bit in memory (MNIST's 60,000 training images are 47 MB, not
+/// 188 MB as Float); `BatchLoader` converts a batch at a time to Float.
+public struct Dataset: Sendable {
+    /// Pixels `[N, C, H, W]`, 0 = black … 255 = white.
+    public var images: [UInt8]
+    /// Class index per image `[N]`, each below `classNames.count`.
+    public var labels: [UInt8]
+    /// Per-image shape `[C, H, W]`.
+    public var sampleShape: [Int]
+    /// Names of the classes, by index.
+    public var classNames: [String]
+
+    /// A dataset from its parts (sizes must agree).
+    public init(images: [UInt8], labels: [UInt8], sampleShape: [Int], classNames: [String]) {
+        precondition(images.count == labels.count * Tensor.elementCount(sampleShape))
+        self.images = images
+        self.labels = labels
+        self.sampleShape = sampleShape
+        self.classNames = classNames
+    }
+
+    /// Number of images N.
+    public var count: Int { labels.count }
+    /// Bytes per image C·H·W.
+    public var sampleSize: Int { Tensor.elementCount(sampleShape) }
+
+    /// Images `range` as a dataset of their own.
+    public func slice(_ range: Range<Int>) -> Dataset {
+        Dataset(images: Array(images[(range.lowerBound * sampleSize)..<(range.upperBound * sampleSize)]),
+                labels: Array(labels[range]), sampleShape: sampleShape, classNames: classNames)
+    }
+
+    /// Loads an MNIST-style pair of IDX files (raw or .gz): images `[N, H, W]` and labels `[N]`.
+    ///
+    /// Checks that the counts agree and that every label is below `classNames.count`.
+    public static func loadIDX(images imagesPath: String, labels labelsPath: String,
+                               classNames: [String]) throws(DataError) -> Dataset {
+        let images = try IDXArray.read(contentsOf: imagesPath, dimensionCount: 3)
+        let labels = try IDXArray.read(contentsOf: labelsPath, dimensionCount: 1)
+        guard images.dimensions[0] == labels.dimensions[0] else {
+            throw DataError(file: labelsPath, "has \(labels.dimensions[0]) labels but \(imagesPath) has \(images.dimensions[0]) images")
+        }
+        if let index = labels.bytes.firstIndex(where: { Int($0) >= classNames.count }) {
+            throw DataError(file: labelsPath, "label \(labels.bytes[index]) of image \(index) is not below the number of classes, \(classNames.count)")
+        }
+        return Dataset(images: images.bytes, labels: labels.bytes,
+                       sampleShape: [1, images.dimensions[1], images.dimensions[2]], classNames: classNames)
+    }
+}
+
+/// Per-dataset input normalisation: `x = (pixel / 255 − mean) / std`.
+public struct Normalization: Codable, Equatable, Sendable {
+    /// Mean of the [0, 1]-scaled pixels.
+    public var mean: Double
+    /// Standard deviation of the [0, 1]-scaled pixels (> 0).
+    public var std: Double
+
+    /// Normalisation by `mean` and `std`.
+    public init(mean: Double, std: Double) { self.mean = mean; self.std = std }
+
+    /// No normalisation: pixels scaled to [0, 1] only.
+    public static let none = Normalization(mean: 0, std: 1)
+
+    private enum Keys: String, CodingKey { case mean, std }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(allowed: ["mean", "std"])
+        let container = try decoder.container(keyedBy: Keys.self)
+        mean = try container.decode(.mean, mustBe: "in [0, 1]") { (value: Double) in value >= 0 && value <= 1 }
+        std = try container.decode(.std, mustBe: "> 0") { (value: Double) in value > 0 }
+    }
+
+    /// The Float value of each byte 0…255 after scaling and normalisation.
+    public var lookupTable: [Float] {
+        (0..<256).map { Float((Double($0) / 255 - mean) / std) }
+    }
+}
+
+/// Fills preallocated batches from a dataset: pixels → Float `[B, C, H, W]`, labels → `[B]`.
+public final class BatchLoader {
+    /// The batch images `[B, C, H, W]`, reused for every batch.
+    public let images = Tensor(shape: [0])
+    /// The batch labels `[B]`; the storage is reused for every batch.
+    public var labels: UnsafeBufferPointer<Int32> { UnsafeBufferPointer(start: labelStorage, count: labelCount) }
+    private var labelStorage: UnsafeMutablePointer<Int32>
+    private var labelCount = 0, labelCapacity = 0
+    private let table: [Float]
+
+    /// A loader applying `normalization` to every pixel.
+    public init(normalization: Normalization) {
+        table = normalization.lookupTable
+        labelStorage = .allocate(capacity: 1)
+    }
+
+    deinit { labelStorage.deallocate() }
+
+    /// Loads the images at `indices` of `dataset` (in that order) into `images` and `labels`.
+    public func load(_ dataset: Dataset, indices: UnsafeBufferPointer<Int32>) {
+        load(dataset, count: indices.count) { Int(indices[$0]) }
+    }
+
+    /// Loads images `range` of `dataset`, in order.
+    public func load(_ dataset: Dataset, range: Range<Int>) {
+        load(dataset, count: range.count) { range.lowerBound + $0 }
+    }
+
+    /// Loads `count` images, slot `s` taking image `index(s)` of `dataset`.
+    @inline(__always)
+    private func load(_ dataset: Dataset, count: Int, index: (Int) -> Int) {
+        let sampleSize = dataset.sampleSize
+        images.reshape(to: [count] + dataset.sampleShape)
+        if count > labelCapacity {
+            labelStorage.deallocate()
+            labelStorage = .allocate(capacity: count)
+            labelCapacity = count
+        }
+        labelCount = count
+        let labels = labelStorage
+        let destination = images.data
+        table.withUnsafeBufferPointer { table in
+            dataset.images.withUnsafeBufferPointer { pixels in
+                dataset.labels.withUnsafeBufferPointer { datasetLabels in
+                    for slot in 0..<count {
+                        let image = index(slot)
+                        let source = pixels.baseAddress! + image * sampleSize
+                        let target = destination + slot * sampleSize
+                        for i in 0..<sampleSize { target[i] = table[Int(source[i])] }
+                        labels[slot] = Int32(datasetLabels[image])
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file that cannot be read or whose contents are wrong: which file and what is wrong.
+public struct DataError: Error, Equatable, CustomStringConvertible {
+    /// The path as the user gave it.
+    public var file: String
+    /// What is wrong, with expected and found values where there are some.
+    public var message: String
+
+    /// An error about `file`.
+    public init(file: String, _ message: String) {
+        self.file = file
+        self.message = message
+    }
+
+    /// `path: message`, one line.
+    public var description: String { "\(file): \(message)" }
+}
+
+/// Reads a whole regular file, refusing directories and files over `limit` bytes
+/// before reading anything, and naming the problem in the error.
+public func readFileBytes(_ path: String, limit: Int) throws(DataError) -> [UInt8] {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw DataError(file: path, describeErrno(errno)) }
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0 else { throw DataError(file: path, describeErrno(errno)) }
+    if (status.st_mode & S_IFMT) == S_IFDIR { throw DataError(file: path, "is a directory, expected a file") }
+    guard (status.st_mode & S_IFMT) == S_IFREG else { throw DataError(file: path, "is not a regular file") }
+    let size = Int(status.st_size)
+    guard size <= limit else {
+        throw DataError(file: path, "is \(formatBytes(size)), larger than the \(formatBytes(limit)) limit for this kind of file")
+    }
+    var bytes = [UInt8](repeating: 0, count: size)
+    var done = 0
+    var failure: Int32 = 0
+    bytes.withUnsafeMutableBytes { buffer in
+        while done < size {
+            let got = read(descriptor, buffer.baseAddress! + done, size - done)
+            if got < 0 {
+                if errno == EINTR { continue }
+                failure = errno
+                return
+            }
+            if got == 0 { return }
+            done += got
+        }
+    }
+    if failure != 0 { throw DataError(file: path, "read failed: \(String(cString: strerror(failure)))") }
+    guard done == size else { throw DataError(file: path, "changed while being read (expected \(size) bytes, got \(done))") }
+    return bytes
+}
+
+/// A user-facing phrase for an `open`/`stat` error number.
+func describeErrno(_ code: Int32) -> String {
+    switch code {
+    case ENOENT: return "no such file"
+    case EACCES, EPERM: return "permission denied"
+    case EISDIR: return "is a directory, expected a file"
+    case ENOTDIR: return "a parent of this path is not a directory"
+    default: return String(cString: strerror(code))
+    }
+}
+
+/// `47.0 MB`, `512 KB`, `12 bytes`.
+func formatBytes(_ count: Int) -> String {
+    if count >= 1 << 30 { return String(format: "%.1f GB", Double(count) / Double(1 << 30)) }
+    if count >= 1 << 20 { return String(format: "%.1f MB", Double(count) / Double(1 << 20)) }
+    if count >= 1 << 10 { return "\(count >> 10) KB" }
+    return "\(count) bytes"
+}

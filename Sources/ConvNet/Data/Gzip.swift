@@ -1,0 +1,60 @@
+import CZlib
+
+/// True when `bytes` start with the gzip magic number 1F 8B.
+public func isGzip(_ bytes: [UInt8]) -> Bool {
+    bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B
+}
+
+/// Decompresses a gzip stream, growing the output only as data really arrives.
+///
+/// `expectedSize` is called with the bytes decompressed so far whenever more are
+/// produced; it returns the total size the content announces once it can tell
+/// (an IDX header), or nil. Output beyond that size, or beyond `limit`, stops with
+/// an error, so a lying header or a decompression bomb cannot exhaust memory.
+func gunzip(_ compressed: [UInt8], file: String, limit: Int,
+            expectedSize: ([UInt8]) throws(DataError) -> Int?) throws(DataError) -> [UInt8] {
+    var stream = z_stream()
+    guard convnet_inflate_init_gzip(&stream) == Z_OK else { throw DataError(file: file, "zlib could not start") }
+    defer { inflateEnd(&stream) }
+    var output: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    var announced: Int?
+    var finished = false
+    try compressed.withUnsafeBufferPointer { (input) throws(DataError) in
+        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+        stream.avail_in = uInt(input.count)
+        while !finished {
+            let status = chunk.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                stream.next_out = buffer.baseAddress
+                stream.avail_out = uInt(buffer.count)
+                return inflate(&stream, Z_NO_FLUSH)
+            }
+            let produced = chunk.count - Int(stream.avail_out)
+            output.append(contentsOf: chunk[0..<produced])
+            if announced == nil { announced = try expectedSize(output) }
+            if let announced, output.count > announced {
+                throw DataError(file: file, "decompresses to more than the \(announced) bytes its header announces")
+            }
+            if output.count > limit {
+                throw DataError(file: file, "decompresses to more than \(formatBytes(limit)); refusing to continue")
+            }
+            switch status {
+            case Z_STREAM_END:
+                finished = true
+            case Z_OK:
+                if produced == 0 && stream.avail_in == 0 {
+                    throw DataError(file: file, "truncated gzip data (the stream ends early after \(output.count) bytes)")
+                }
+            case Z_BUF_ERROR:
+                throw DataError(file: file, "truncated gzip data (the stream ends early after \(output.count) bytes)")
+            default:
+                let reason = stream.msg.map { String(cString: $0) } ?? "error \(status)"
+                throw DataError(file: file, "corrupt gzip data: \(reason)")
+            }
+        }
+        if stream.avail_in > 0 {
+            throw DataError(file: file, "has \(stream.avail_in) unexpected bytes after the end of the gzip stream")
+        }
+    }
+    return output
+}
