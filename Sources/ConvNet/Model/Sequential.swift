@@ -18,14 +18,31 @@ public final class Sequential {
 
     /// Builds and initialises the layers of `description`, drawing weights from a
     /// generator seeded with `seed`. Throws `ModelError` naming the first layer whose
-    /// input shape does not fit.
-    public init(_ description: ModelDescription, seed: UInt64, workspaceLimit: Int = 32 << 20) throws(ModelError) {
+    /// input shape does not fit, or that would take the model over `parameterLimit`
+    /// parameters (checked before anything is allocated).
+    public init(_ description: ModelDescription, seed: UInt64, workspaceLimit: Int = 32 << 20,
+                parameterLimit: Int = 1 << 28) throws(ModelError) {
         self.description = description
         var random = SeededRandom(seed: seed)
         var layers: [any Layer] = []
         var shapes = [description.input]
+        var parameterCount = 0
         for (index, spec) in description.layers.enumerated() {
             let inputShape = shapes[index]
+            let newParameters: Int
+            switch spec {
+            case let .conv(filters, kernel, _, _, bias) where inputShape.count == 3:
+                newParameters = filters.multipliedReportingOverflow(by: inputShape[0] * kernel.height * kernel.width).partialValue + (bias ? filters : 0)
+            case let .dense(units) where inputShape.count == 1:
+                newParameters = units.multipliedReportingOverflow(by: inputShape[0] + 1).partialValue
+            default:
+                newParameters = 0
+            }
+            parameterCount += max(0, newParameters)
+            if newParameters < 0 || parameterCount > parameterLimit {
+                throw ModelError(layer: index + 1, summary: "\(spec)",
+                                 message: "the model would have over \(parameterLimit) parameters")
+            }
             let layer: any Layer
             switch spec {
             case let .conv(filters, kernel, stride, padding, bias):
@@ -60,6 +77,10 @@ public final class Sequential {
                 guard outputShape.allSatisfy({ $0 > 0 }) else {
                     throw ShapeError("input \(inputShape.shapeDescription) gives an empty output \(outputShape.shapeDescription)")
                 }
+                guard outputShape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= Sequential.activationLimit,
+                      outputShape.allSatisfy({ $0 <= Sequential.activationLimit }) else {
+                    throw ShapeError("output \(outputShape.shapeDescription) per image is over the limit of \(Sequential.activationLimit) values")
+                }
                 shapes.append(outputShape)
             } catch {
                 throw ModelError(layer: index + 1, summary: layer.summary, message: error.message)
@@ -82,6 +103,9 @@ public final class Sequential {
             (layers[firstTrainable] as? Dense)?.computesInputGradient = false
         }
     }
+
+    /// Largest per-image output of any layer, in values (64 M, 256 MB).
+    public static let activationLimit = 1 << 26
 
     /// Per-image input shape `[C, H, W]`.
     public var inputShape: [Int] { shapes[0] }

@@ -34,9 +34,25 @@ extension KeyedDecodingContainer {
         }
         guard isValid(value) else {
             throw DecodingError.dataCorruptedError(
-                forKey: key, in: self, debugDescription: "must be \(requirement), found \(value)")
+                forKey: key, in: self, debugDescription: "must be \(requirement), found \(formatFound(value))")
         }
         return value
+    }
+}
+
+/// A value as the user wrote it: `-1` rather than `-1.0`, strings quoted, lists in brackets.
+func formatFound(_ value: Any) -> String {
+    switch value {
+    case let number as Double where number.rounded() == number && abs(number) < 1e15:
+        return String(Int(number))
+    case let number as Float where number.rounded() == number && abs(number) < 1e15:
+        return String(Int(number))
+    case let text as String:
+        return "\"\(text)\""
+    case let list as [Any]:
+        return "[" + list.map(formatFound).joined(separator: ", ") + "]"
+    default:
+        return "\(value)"
     }
 }
 

@@ -1,0 +1,177 @@
+import CZlib
+import Foundation
+
+/// A named float32 tensor in a safetensors file.
+public struct NamedTensor: Equatable, Sendable {
+    /// Name, e.g. `"0.weight"`.
+    public var name: String
+    /// Shape, e.g. `[20, 1, 5, 5]`.
+    public var shape: [Int]
+    /// Values, row-major.
+    public var values: [Float]
+
+    /// A tensor entry (values.count must equal the shape's product).
+    public init(name: String, shape: [Int], values: [Float]) {
+        precondition(Tensor.elementCount(shape) == values.count)
+        self.name = name; self.shape = shape; self.values = values
+    }
+}
+
+/// The safetensors container format (as read by Hugging Face's `safetensors` library):
+///
+/// `[8-byte little-endian header length H][H bytes of JSON header][data]`. The header maps
+/// each tensor name to `{"dtype": "F32", "shape": […], "data_offsets": [begin, end]}` (offsets
+/// into the data section, which the tensors cover exactly, without gaps) and may hold
+/// `"__metadata__"`, a map of strings. The header is padded with spaces to a multiple of 8.
+/// Only F32 little-endian tensors are written and read here.
+public enum Safetensors {
+    /// Largest header accepted: 100 MB (the reference implementation's limit).
+    public static let headerLimit = 100_000_000
+
+    /// Encodes tensors (in the given order) and string metadata as a safetensors file.
+    public static func encode(_ tensors: [NamedTensor], metadata: [String: String]) -> [UInt8] {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        for tensor in tensors {
+            let size = tensor.values.count * 4
+            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
+            offset += size
+        }
+        var headerBytes = Array((try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data())
+        while (8 + headerBytes.count) % 8 != 0 { headerBytes.append(0x20) }
+        var file = [UInt8]()
+        file.reserveCapacity(8 + headerBytes.count + offset)
+        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(contentsOf: headerBytes)
+        for tensor in tensors {
+            tensor.values.withUnsafeBytes { raw in
+                // Float32 little-endian: the in-memory layout on x86_64 and arm64.
+                file.append(contentsOf: raw)
+            }
+        }
+        return file
+    }
+
+    /// Decodes a safetensors file, validating the header length, every entry's dtype,
+    /// shape and offsets against the real file length, and that the tensors tile the
+    /// data section exactly. Tensors come back in data order.
+    public static func decode(_ file: [UInt8], name: String) throws(CheckpointError) -> (tensors: [NamedTensor], metadata: [String: String]) {
+        guard file.count >= 8 else {
+            throw CheckpointError(file: name, file.isEmpty ? "is empty" : "truncated: \(file.count) bytes is too short for a safetensors header")
+        }
+        var headerLength: UInt64 = 0
+        for i in 0..<8 { headerLength |= UInt64(file[i]) << (8 * UInt64(i)) }
+        guard headerLength <= UInt64(headerLimit) else {
+            throw CheckpointError(file: name, "not a safetensors checkpoint: header length \(headerLength) is over the \(headerLimit)-byte limit")
+        }
+        guard headerLength <= UInt64(file.count - 8) else {
+            throw CheckpointError(file: name, "truncated: the header needs \(headerLength) bytes but only \(file.count - 8) follow")
+        }
+        let dataStart = 8 + Int(headerLength)
+        let headerData = Data(file[8..<dataStart])
+        guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
+            throw CheckpointError(file: name, "not a safetensors checkpoint: its header is not a JSON object")
+        }
+        var metadata: [String: String] = [:]
+        if let raw = header["__metadata__"] {
+            guard let strings = raw as? [String: String] else {
+                throw CheckpointError(file: name, "header: __metadata__ must map strings to strings")
+            }
+            metadata = strings
+        }
+        let dataLength = file.count - dataStart
+        var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
+        for (key, value) in header where key != "__metadata__" {
+            guard let entry = value as? [String: Any],
+                  let dtype = entry["dtype"] as? String,
+                  let shape = entry["shape"] as? [Int],
+                  let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
+                throw CheckpointError(file: name, "header entry \"\(key)\" needs dtype, shape and data_offsets [begin, end]")
+            }
+            guard dtype == "F32" else {
+                throw CheckpointError(file: name, "tensor \"\(key)\" has dtype \(dtype); only F32 is supported")
+            }
+            guard shape.allSatisfy({ $0 >= 0 && $0 <= 1 << 31 }), shape.count <= 8 else {
+                throw CheckpointError(file: name, "tensor \"\(key)\" has an invalid shape \(shape)")
+            }
+            let (begin, end) = (offsets[0], offsets[1])
+            guard begin >= 0, end >= begin else {
+                throw CheckpointError(file: name, "tensor \"\(key)\" has invalid data_offsets [\(begin), \(end)]")
+            }
+            guard end <= dataLength else {
+                throw CheckpointError(file: name, "truncated or lying header: tensor \"\(key)\" has data_offsets [\(begin), \(end)] outside the \(dataLength)-byte data section")
+            }
+            var count = 1
+            for dimension in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+                guard !overflow, product <= dataLength else {
+                    throw CheckpointError(file: name, "tensor \"\(key)\" shape \(shape) is larger than the data section")
+                }
+                count = product
+            }
+            guard end - begin == count * 4 else {
+                throw CheckpointError(file: name, "tensor \"\(key)\" shape \(shape) needs \(count * 4) bytes but data_offsets span \(end - begin)")
+            }
+            entries.append((key, shape, begin, end))
+        }
+        entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        var position = 0
+        for entry in entries {
+            guard entry.begin == position else {
+                throw CheckpointError(file: name, entry.begin > position
+                    ? "data section has a gap before tensor \"\(entry.name)\" (bytes \(position)..<\(entry.begin))"
+                    : "tensor \"\(entry.name)\" overlaps the previous tensor")
+            }
+            position = entry.end
+        }
+        guard position == dataLength else {
+            throw CheckpointError(file: name, "data section has \(dataLength - position) bytes after the last tensor")
+        }
+        let tensors = entries.map { entry in
+            let count = (entry.end - entry.begin) / 4
+            var values = [Float](repeating: 0, count: count)
+            values.withUnsafeMutableBytes { raw in
+                file.withUnsafeBytes { source in
+                    raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(dataStart + entry.begin)..<(dataStart + entry.end)]))
+                }
+            }
+            return NamedTensor(name: entry.name, shape: entry.shape, values: values)
+        }
+        return (tensors, metadata)
+    }
+
+    /// CRC-32 (zlib's) of the data section of an encoded file, as 8 hex digits.
+    public static func dataChecksum(_ file: [UInt8]) -> String {
+        var headerLength = 0
+        for i in 0..<8 { headerLength |= Int(file[i]) << (8 * i) }
+        return checksum(file, from: 8 + headerLength)
+    }
+
+    static func checksum(_ bytes: [UInt8], from start: Int) -> String {
+        let value = bytes.withUnsafeBufferPointer { buffer -> UInt in
+            guard start < buffer.count else { return crc32(0, nil, 0) }
+            var crc = crc32(0, nil, 0)
+            var offset = start
+            while offset < buffer.count {  // crc32 takes a 32-bit length
+                let length = min(buffer.count - offset, 1 << 30)
+                crc = crc32(crc, buffer.baseAddress! + offset, uInt(length))
+                offset += length
+            }
+            return crc
+        }
+        return String(format: "%08x", UInt32(truncatingIfNeeded: value))
+    }
+}
+
+/// A checkpoint that cannot be read or used: which file and why.
+public struct CheckpointError: Error, Equatable, CustomStringConvertible {
+    /// The checkpoint path.
+    public var file: String
+    /// What is wrong.
+    public var message: String
+    /// An error about `file`.
+    public init(file: String, _ message: String) { self.file = file; self.message = message }
+    /// `file: message`, one line.
+    public var description: String { "\(file): \(message)" }
+}
