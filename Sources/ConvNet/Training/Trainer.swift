@@ -1,0 +1,340 @@
+import Foundation
+
+/// One epoch's results.
+public struct EpochMetrics: Sendable {
+    /// 1-based epoch number.
+    public var epoch: Int
+    /// The learning rate at the epoch's last step.
+    public var learningRate: Double
+    /// Mean training loss over the epoch's batches (weighted by batch size).
+    public var trainLoss: Double
+    /// Training accuracy over the epoch (in training mode, dropout on).
+    public var trainAccuracy: Double
+    /// Validation results, when a validation split is configured.
+    public var validation: EvaluationResult?
+    /// Test results.
+    public var test: EvaluationResult
+    /// Seconds spent training (evaluation excluded).
+    public var seconds: Double
+    /// Training images per second.
+    public var imagesPerSecond: Double
+}
+
+/// Where an epoch is, reported after every step.
+public struct BatchProgress: Sendable {
+    /// 1-based epoch and total epochs.
+    public var epoch: Int, epochs: Int
+    /// Steps done in this epoch and steps per epoch.
+    public var step: Int, steps: Int
+    /// Mean loss and accuracy over the epoch so far.
+    public var loss: Double, accuracy: Double
+    /// Training images per second so far this epoch.
+    public var imagesPerSecond: Double
+    /// Estimated seconds left in this epoch.
+    public var secondsRemaining: Double
+}
+
+/// What a run is about to do.
+public struct TrainingPlan: Sendable {
+    /// Epoch (0-based) and step the run starts from (non-zero when resuming).
+    public var startEpoch: Int, startStep: Int
+    /// Total epochs.
+    public var epochs: Int
+    /// Steps per epoch and batch size.
+    public var stepsPerEpoch: Int, batchSize: Int
+    /// Image counts.
+    public var trainCount: Int, validationCount: Int, testCount: Int
+    /// Learnable parameters.
+    public var parameterCount: Int
+    /// Threads used.
+    public var threads: Int
+    /// Where checkpoints go.
+    public var checkpointDirectory: String
+}
+
+/// How a run ended.
+public struct TrainingResult: Sendable {
+    /// Epochs completed in this process.
+    public var epochs: [EpochMetrics]
+    /// Best validation accuracy (test accuracy when there is no validation split) and its 1-based epoch.
+    public var bestAccuracy: Double, bestEpoch: Int
+    /// The checkpoint directory.
+    public var checkpointDirectory: String
+    /// True when stopped by `shouldStop` before finishing; `last.safetensors` then holds the position.
+    public var interrupted: Bool
+    /// The last full-training-state checkpoint written.
+    public var lastCheckpoint: String
+}
+
+/// Receives progress during training. All methods have empty defaults.
+public protocol TrainingObserver: AnyObject {
+    /// Before the first step.
+    func trainingWillStart(_ plan: TrainingPlan)
+    /// After every step.
+    func batchDidFinish(_ progress: BatchProgress)
+    /// After each epoch's evaluation and checkpoint.
+    func epochDidFinish(_ metrics: EpochMetrics)
+}
+
+extension TrainingObserver {
+    public func trainingWillStart(_ plan: TrainingPlan) {}
+    public func batchDidFinish(_ progress: BatchProgress) {}
+    public func epochDidFinish(_ metrics: EpochMetrics) {}
+}
+
+/// The training loop: shuffles, steps SGD, evaluates, checkpoints and resumes.
+///
+/// Each step is forward, loss, zero gradients, backward, update. The order of the
+/// training images in epoch e is a permutation drawn from a generator seeded with
+/// (seed, e), so a run resumed at any step sees exactly the images it would have.
+public final class Trainer {
+    /// The config being run (after overrides).
+    public let configuration: Configuration
+    /// The model being trained.
+    public let model: Sequential
+    /// The optimizer.
+    public let optimizer: SGD
+    /// The data.
+    public let data: TrainingData
+    /// Where checkpoints and metrics.csv are written.
+    public let checkpointDirectory: String
+    /// Checked after every step; returning true stops the run at that step boundary,
+    /// after writing a resumable `last.safetensors`.
+    public var shouldStop: () -> Bool = { false }
+    /// Progress receiver.
+    public weak var observer: (any TrainingObserver)?
+
+    private let normalization: Normalization
+    private let loss = SoftmaxCrossEntropy()
+    private let loader: BatchLoader
+    private let evaluator: Evaluator
+    /// Epoch in progress (0-based) and steps done in it.
+    private var epoch = 0, step = 0
+    /// Sums over the epoch in progress.
+    private var lossSum = 0.0, correct = 0, seen = 0, epochSeconds = 0.0
+    private var bestAccuracy = 0.0, bestEpoch = 0
+    private var metricsRows: [String] = []
+
+    /// Prepares a run of `configuration` on `data`, writing to `checkpointDirectory`,
+    /// continuing from `resume` (a training checkpoint of the same architecture) if given.
+    public init(configuration: Configuration, data: TrainingData, checkpointDirectory: String,
+                resume: (checkpoint: Checkpoint, path: String)? = nil, configurationFile: String = "config") throws(TrainingError) {
+        self.configuration = configuration
+        self.data = data
+        self.checkpointDirectory = checkpointDirectory
+        let training = configuration.training
+        BLAS.threads = training.threads
+        Parallelism.threads = training.threads
+        do {
+            model = try Sequential(configuration.model, seed: training.seed)
+        } catch {
+            throw .model(configurationFile, error)
+        }
+        guard model.outputCount == data.classNames.count else {
+            throw .configuration(ConfigError(file: configurationFile,
+                "the model ends with \(model.outputCount) outputs but the data has \(data.classNames.count) classes; make the last dense layer's units \(data.classNames.count)"))
+        }
+        optimizer = SGD(parameters: model.parameters, learningRate: Float(training.optimizer.learningRate),
+                        momentum: Float(training.optimizer.momentum), weightDecay: Float(training.optimizer.weightDecay),
+                        nesterov: training.optimizer.nesterov)
+        normalization = configuration.data.normalize ?? .none
+        loader = BatchLoader(normalization: normalization)
+        evaluator = Evaluator(normalization: normalization, batchSize: max(training.batchSize, 256))
+        if let (checkpoint, path) = resume { try restore(checkpoint, path: path) }
+        do { try prepareWritableDirectory(checkpointDirectory) } catch { throw .checkpoint(error) }
+        if resume != nil { loadEarlierMetrics() }
+    }
+
+    private func restore(_ checkpoint: Checkpoint, path: String) throws(TrainingError) {
+        guard let state = checkpoint.trainingState else {
+            throw .checkpoint(CheckpointError(file: path, "holds a model only, not a training state; resume from last.safetensors or an epoch-NNNN.safetensors file"))
+        }
+        guard checkpoint.model == configuration.model else {
+            throw .checkpoint(CheckpointError(file: path, "was trained with a different model than the config's: checkpoint \(describeLayers(checkpoint.model)), config \(describeLayers(configuration.model))"))
+        }
+        guard checkpoint.classNames == data.classNames else {
+            throw .checkpoint(CheckpointError(file: path, "was trained on classes \(checkpoint.classNames) but the data has \(data.classNames)"))
+        }
+        guard checkpoint.epoch < configuration.training.epochs else {
+            throw .checkpoint(CheckpointError(file: path, "has already completed \(checkpoint.epoch) epochs; pass --epochs N with N > \(checkpoint.epoch) to train further"))
+        }
+        checkpoint.loadParameters(into: model)
+        checkpoint.loadVelocities(into: optimizer)
+        for (layer, words) in zip(model.dropoutLayers, state.dropoutGenerators) { layer.random = SeededRandom(state: words) }
+        epoch = checkpoint.epoch
+        step = checkpoint.step
+        lossSum = state.epochLossSum
+        correct = state.epochCorrect
+        seen = state.epochSeen
+        epochSeconds = state.epochSeconds
+        bestAccuracy = state.bestAccuracy
+        bestEpoch = state.bestEpoch
+    }
+
+    /// Trains until `training.epochs` or until `shouldStop` says so.
+    public func run() throws(TrainingError) -> TrainingResult {
+        let training = configuration.training
+        let batchSize = training.batchSize, totalEpochs = training.epochs
+        let trainCount = data.train.count
+        let stepsPerEpoch = (trainCount + batchSize - 1) / batchSize
+        observer?.trainingWillStart(TrainingPlan(
+            startEpoch: epoch, startStep: step, epochs: totalEpochs, stepsPerEpoch: stepsPerEpoch,
+            batchSize: batchSize, trainCount: trainCount, validationCount: data.validation?.count ?? 0,
+            testCount: data.test.count, parameterCount: model.parameters.reduce(0) { $0 + $1.value.count },
+            threads: training.threads, checkpointDirectory: checkpointDirectory))
+        var finished: [EpochMetrics] = []
+        var learningRate = training.optimizer.learningRate
+        while epoch < totalEpochs {
+            let order = Trainer.permutation(count: trainCount, seed: training.seed, epoch: epoch)
+            let clock = Stopwatch()
+            while step < stepsPerEpoch {
+                learningRate = training.schedule.learningRate(
+                    base: training.optimizer.learningRate, epoch: epoch, stepInEpoch: step,
+                    stepsPerEpoch: stepsPerEpoch, totalEpochs: totalEpochs)
+                let start = step * batchSize, end = min(start + batchSize, trainCount)
+                order.withUnsafeBufferPointer { loader.load(data.train, indices: UnsafeBufferPointer(rebasing: $0[start..<end])) }
+                let logits = model.forward(loader.images, phase: .training)
+                let batchLoss = loss.forward(logits: logits, labels: loader.labels)
+                guard batchLoss.isFinite && batchLoss < Trainer.divergedLoss else {
+                    throw .diverged(epoch: epoch + 1, step: step + 1, learningRate: learningRate, loss: batchLoss)
+                }
+                model.zeroGradients()
+                model.backward(loss.backward())
+                optimizer.learningRate = Float(learningRate)
+                optimizer.step()
+
+                lossSum += Double(batchLoss) * Double(end - start)
+                correct += loss.correctCount()
+                seen += end - start
+                step += 1
+                let elapsed = epochSeconds + clock.seconds
+                if let observer {
+                    let rate = Double(seen) / max(elapsed, 1e-9)
+                    observer.batchDidFinish(BatchProgress(
+                        epoch: epoch + 1, epochs: totalEpochs, step: step, steps: stepsPerEpoch,
+                        loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
+                        imagesPerSecond: rate, secondsRemaining: Double(trainCount - seen) / max(rate, 1e-9)))
+                }
+                if step < stepsPerEpoch && shouldStop() {
+                    epochSeconds = elapsed
+                    let path = try saveTrainingState()
+                    return TrainingResult(epochs: finished, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
+                                          checkpointDirectory: checkpointDirectory, interrupted: true, lastCheckpoint: path)
+                }
+            }
+            let seconds = epochSeconds + clock.seconds
+            let validation = data.validation.map { evaluator.evaluate(model, on: $0) }
+            let test = evaluator.evaluate(model, on: data.test)
+            let metrics = EpochMetrics(epoch: epoch + 1, learningRate: learningRate,
+                                       trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
+                                       validation: validation, test: test, seconds: seconds,
+                                       imagesPerSecond: Double(seen) / max(seconds, 1e-9))
+            let selection = validation?.accuracy ?? test.accuracy
+            if selection > bestAccuracy || bestEpoch == 0 { (bestAccuracy, bestEpoch) = (selection, epoch + 1) }
+            epoch += 1
+            step = 0
+            (lossSum, correct, seen, epochSeconds) = (0, 0, 0, 0)
+            try saveEpoch(metrics)
+            finished.append(metrics)
+            observer?.epochDidFinish(metrics)
+            if epoch < totalEpochs && shouldStop() { break }
+        }
+        return TrainingResult(epochs: finished, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
+                              checkpointDirectory: checkpointDirectory, interrupted: epoch < totalEpochs,
+                              lastCheckpoint: path("last.safetensors"))
+    }
+
+    /// A batch loss this large (or NaN, or infinite) stops training as diverged: a healthy
+    /// cross-entropy is near ln K, and 10⁴ means logits 10⁴ apart, i.e. exploding weights.
+    public static let divergedLoss: Float = 1e4
+
+    /// The order of the training images in `epoch`: a permutation seeded by (seed, epoch).
+    public static func permutation(count: Int, seed: UInt64, epoch: Int) -> [Int32] {
+        var random = SeededRandom(seed: seed ^ (0x9E37_79B9_7F4A_7C15 &* UInt64(epoch + 1)))
+        return random.permutation(count)
+    }
+
+    private func path(_ file: String) -> String { "\(checkpointDirectory)/\(file)" }
+
+    private func trainingCheckpoint() -> Checkpoint {
+        Checkpoint(model: model, classNames: data.classNames, normalization: normalization,
+                   configuration: configuration.jsonString(), epoch: epoch, step: step, optimizer: optimizer,
+                   trainingState: .init(dropoutGenerators: model.dropoutLayers.map(\.random.stateWords),
+                                        epochLossSum: lossSum, epochCorrect: correct, epochSeen: seen,
+                                        epochSeconds: epochSeconds, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch))
+    }
+
+    /// Writes `last.safetensors` (full state at the current step) and returns its path.
+    @discardableResult
+    private func saveTrainingState() throws(TrainingError) -> String {
+        do { try trainingCheckpoint().write(to: path("last.safetensors")) } catch { throw .checkpoint(error) }
+        return path("last.safetensors")
+    }
+
+    /// After an epoch: `last.safetensors`, `model.safetensors`, every `checkpoint.every`
+    /// epochs `epoch-NNNN.safetensors` (keeping `checkpoint.keep`), and `metrics.csv`.
+    private func saveEpoch(_ metrics: EpochMetrics) throws(TrainingError) {
+        let state = trainingCheckpoint()
+        let settings = configuration.checkpoint
+        do {
+            try state.write(to: path("last.safetensors"))
+            try Checkpoint(model: model, classNames: data.classNames, normalization: normalization,
+                           configuration: configuration.jsonString(), epoch: epoch).write(to: path("model.safetensors"))
+            if settings.keep > 0 && epoch % settings.every == 0 {
+                try state.write(to: path(Trainer.epochFileName(epoch)))
+                let old = epoch - settings.every * settings.keep
+                if old > 0 { try? FileManager.default.removeItem(atPath: path(Trainer.epochFileName(old))) }
+            }
+            metricsRows.append(Trainer.metricsRow(metrics))
+            let csv = ([Trainer.metricsHeader] + metricsRows).joined(separator: "\n") + "\n"
+            try writeFileAtomically(Array(csv.utf8), to: path("metrics.csv"))
+        } catch {
+            throw .checkpoint(error)
+        }
+    }
+
+    /// `epoch-0003.safetensors`.
+    public static func epochFileName(_ epoch: Int) -> String { String(format: "epoch-%04d.safetensors", epoch) }
+
+    /// The columns of metrics.csv.
+    public static let metricsHeader =
+        "epoch,learning_rate,train_loss,train_accuracy,test_loss,test_accuracy,seconds,images_per_second,validation_loss,validation_accuracy"
+
+    static func metricsRow(_ m: EpochMetrics) -> String {
+        let validation = m.validation.map { String(format: "%.6f,%.6f", $0.loss, $0.accuracy) } ?? ","
+        return String(format: "%d,%.8g,%.6f,%.6f,%.6f,%.6f,%.3f,%.1f,", m.epoch, m.learningRate, m.trainLoss,
+                      m.trainAccuracy, m.test.loss, m.test.accuracy, m.seconds, m.imagesPerSecond) + validation
+    }
+
+    /// When resuming into a directory with a metrics.csv, keep its rows for the epochs already done.
+    private func loadEarlierMetrics() {
+        guard let text = try? String(contentsOfFile: path("metrics.csv"), encoding: .utf8) else { return }
+        metricsRows = text.split(separator: "\n").dropFirst().map(String.init).filter { row in
+            guard let number = row.split(separator: ",").first.flatMap({ Int($0) }) else { return false }
+            return number <= epoch
+        }
+    }
+}
+
+/// Describes a model's layers in one line: `conv 20@5×5, relu, …` (for mismatch messages).
+func describeLayers(_ description: ModelDescription) -> String {
+    let layers = description.layers.map { spec -> String in
+        switch spec {
+        case let .conv(filters, kernel, _, _, _): return "conv \(filters)@\(kernel.height)×\(kernel.width)"
+        case .relu: return "relu"
+        case let .maxPool(size, _): return "maxpool \(size)"
+        case let .avgPool(size, _): return "avgpool \(size)"
+        case .flatten: return "flatten"
+        case let .dense(units): return "dense \(units)"
+        case let .dropout(rate): return "dropout \(rate)"
+        }
+    }
+    return "[\(description.input.shapeDescription): \(layers.joined(separator: ", "))]"
+}
+
+/// Monotonic wall-clock time since creation.
+struct Stopwatch {
+    private let start = DispatchTime.now().uptimeNanoseconds
+    /// Seconds since creation.
+    var seconds: Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+}

@@ -1,0 +1,58 @@
+/// The datasets of a run: training images, the held-out validation images, and the test set.
+public struct TrainingData: Sendable {
+    /// Images trained on.
+    public var train: Dataset
+    /// The last `data.validation` training images, held out for model selection (nil when 0).
+    public var validation: Dataset?
+    /// The test set.
+    public var test: Dataset
+    /// Class names by label.
+    public var classNames: [String] { test.classNames }
+
+    /// Training, validation and test sets from their parts.
+    public init(train: Dataset, validation: Dataset?, test: Dataset) {
+        self.train = train; self.validation = validation; self.test = test
+    }
+
+    /// Loads the data a config names and checks it fits the model's input shape;
+    /// `configurationFile` names the config in errors.
+    public static func load(_ configuration: Configuration, configurationFile: String) throws(TrainingError) -> TrainingData {
+        let data = configuration.data
+        var train: Dataset, test: Dataset
+        var trainSource: String, testSource: String
+        do {
+            switch data.format {
+            case .idx:
+                let classes = data.classes ?? []
+                trainSource = data.train!.images
+                testSource = data.test!.images
+                train = try Dataset.loadIDX(images: data.train!.images, labels: data.train!.labels, classNames: classes)
+                test = try Dataset.loadIDX(images: data.test!.images, labels: data.test!.labels, classNames: classes)
+            case .pngFolders:
+                let root = data.root!
+                trainSource = "\(root)/train"
+                testSource = "\(root)/test"
+                train = try ImageFolder.load("\(root)/train", classNames: data.classes, imageShape: configuration.model.input)
+                test = try ImageFolder.load("\(root)/test", classNames: train.classNames, imageShape: configuration.model.input)
+            }
+        } catch {
+            throw .data(error)
+        }
+        if let limit = data.trainLimit, limit < train.count { train = train.slice(0..<limit) }
+        if let limit = data.testLimit, limit < test.count { test = test.slice(0..<limit) }
+        for (dataset, source) in [(train, trainSource), (test, testSource)] where dataset.sampleShape != configuration.model.input {
+            throw .configuration(ConfigError(file: configurationFile,
+                "model.input is \(configuration.model.input.shapeDescription) but \(source) holds \(dataset.sampleShape.shapeDescription) images; set model.input to \(dataset.sampleShape)"))
+        }
+        guard data.validation < train.count else {
+            throw .configuration(ConfigError(file: configurationFile,
+                "data.validation holds out \(data.validation) images but only \(train.count) training images are loaded"))
+        }
+        var validation: Dataset?
+        if data.validation > 0 {
+            validation = train.slice((train.count - data.validation)..<train.count)
+            train = train.slice(0..<(train.count - data.validation))
+        }
+        return TrainingData(train: train, validation: validation, test: test)
+    }
+}

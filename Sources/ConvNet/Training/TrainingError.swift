@@ -1,0 +1,33 @@
+/// Why a training or evaluation run stopped before finishing, as one line for the user.
+public enum TrainingError: Error, CustomStringConvertible {
+    /// The config is invalid or does not fit the data.
+    case configuration(ConfigError)
+    /// A data file is missing or malformed.
+    case data(DataError)
+    /// The model description does not fit its input (config file, error).
+    case model(String, ModelError)
+    /// A checkpoint cannot be read, written or used.
+    case checkpoint(CheckpointError)
+    /// The loss became NaN, infinite or exploded (see `Trainer.divergedLoss`).
+    case diverged(epoch: Int, step: Int, learningRate: Double, loss: Float)
+
+    /// The message, one line.
+    public var description: String {
+        switch self {
+        case .configuration(let error): return error.description
+        case .data(let error): return error.description
+        case let .model(file, error): return "\(file): model: \(error)"
+        case .checkpoint(let error): return error.description
+        case let .diverged(epoch, step, learningRate, loss):
+            let value = loss.isNaN ? "NaN" : loss.isInfinite ? "infinite" : String(format: "%.4g", loss)
+            return "training diverged: the loss became \(value) at epoch \(epoch), step \(step) (learning rate \(learningRate)); "
+                + "try a lower learning rate, e.g. --learning-rate \(formatRate(learningRate / 10)). The last good checkpoint was not overwritten."
+        }
+    }
+}
+
+private func formatRate(_ rate: Double) -> String {
+    var text = String(rate)
+    if text.hasSuffix(".0") { text.removeLast(2) }
+    return text
+}
