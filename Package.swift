@@ -27,6 +27,7 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "MallocCounter"),
         .target(
             name: "ConvNet",
             dependencies: ["CBLAS", "CPNG", "CZlib"],
@@ -39,7 +40,7 @@ let package = Package(
             dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "bench",
-            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ConvNet", "MallocCounter", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: optimized),
         .executableTarget(
             name: "idx2png",

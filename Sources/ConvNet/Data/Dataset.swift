@@ -110,7 +110,8 @@ public final class BatchLoader {
     @inline(__always)
     private func load(_ dataset: Dataset, count: Int, index: (Int) -> Int) {
         let sampleSize = dataset.sampleSize
-        images.reshape(to: [count] + dataset.sampleShape)
+        let sample = dataset.sampleShape
+        if sample.count == 3 { images.reshape(count, sample[0], sample[1], sample[2]) } else { images.reshape(to: [count] + sample) }
         if count > labelCapacity {
             labelStorage.deallocate()
             labelStorage = .allocate(capacity: count)

@@ -2,15 +2,22 @@
 ///
 /// `y[n, f, oh, ow] = b[f] + Σ_{c,kh,kw} W[f, c, kh, kw] · x[n, c, oh·SH − PH + kh, ow·SW − PW + kw]`
 ///
-/// Forward unfolds a chunk of B images with `im2col` into one column matrix
-/// `[C·KH·KW, B·OH·OW]` and multiplies it by the kernel viewed as `[F, C·KH·KW]`
-/// in a single SGEMM. Backward, per chunk: dW += dY·colsᵀ, db += Σ dY,
-/// dCols = Wᵀ·dY, then `col2im` sums dCols back into dX.
+/// Forward unfolds each image with `im2col` into a column matrix `[C·KH·KW, OH·OW]`
+/// and multiplies it by the kernel viewed as `[F, C·KH·KW]` in one SGEMM whose result
+/// `[F, OH·OW]` already is the image's NCHW output. Backward, per image:
+/// dW += dY·colsᵀ (SGEMM with beta = 1), db += Σ dY, dCols = Wᵀ·dY, then `col2im`
+/// sums dCols back into dX.
 ///
-/// The column matrix is a workspace bounded by `workspaceLimit` bytes: a batch is
-/// processed in chunks of as many images as fit (at least one). When the whole
-/// batch fits in one chunk, backward reuses the columns from forward; otherwise it
-/// recomputes them chunk by chunk.
+/// One image at a time keeps each column matrix in cache between im2col and its GEMM
+/// and needs no transposes (measured on LeNet's shapes: per-image SGEMMs run as fast as
+/// batched ones). The batch is split into contiguous shares, one per worker thread;
+/// with fewer images than workers, each image's output rows are split instead.
+///
+/// The column workspace is bounded: each worker keeps the columns of as many of its
+/// images as fit in its share of `workspaceLimit` bytes (at least one image). If all of
+/// its images fit, backward reuses their columns from forward; otherwise it recomputes
+/// them. Workers other than the first accumulate dW and db privately; the shares are
+/// summed at the end in a fixed order, so results depend only on the thread count.
 public final class Conv2D: Layer {
     /// Input channels C.
     public let inputChannels: Int
@@ -28,20 +35,38 @@ public final class Conv2D: Layer {
     public var workspaceLimit: Int
     /// When false, backward skips dX (the first layer of a network needs no input gradient).
     public var computesInputGradient = true
+    /// When true the layer also applies ReLU, `y = max(0, conv + b)`, and backward masks
+    /// dY by `y > 0`: `Sequential` fuses a following ReLU layer in this way, saving a
+    /// pass over the largest activations. Off by default.
+    public var appliesReLU = false
 
     /// Input `[N, C, H, W]` of the last forward pass (kept for backward).
     private var input: Tensor?
     private var geometry: ConvolutionGeometry?
+    /// The pass in progress, for the worker jobs: phase, the image whose rows are split,
+    /// ∂loss/∂y, and how many workers share the backward pass.
+    private var phase = Phase.inference, splitImage = 0, outputGradient: Tensor?, backwardWorkers = 1
+    private var forwardJob: (Int) -> Void = { _ in }, splitRowsJob: (Int) -> Void = { _ in }
+    private var backwardJob: (Int) -> Void = { _ in }, sumGradientsJob: (Int) -> Void = { _ in }
     /// Output `[N, F, OH, OW]`.
     private let output = Tensor(shape: [0])
-    /// Column workspace `[C·KH·KW, B·OH·OW]`, reused as dCols in backward.
-    private let columns = Tensor(shape: [0])
-    /// GEMM result `[F, B·OH·OW]` before it is permuted into NCHW (only when B > 1).
-    private let product = Tensor(shape: [0])
     /// Input gradient `[N, C, H, W]`.
     private let inputGradient = Tensor(shape: [0])
-    /// True when `columns` still holds the whole batch's columns from forward.
-    private var columnsHoldBatch = false
+    /// One workspace per worker thread; each worker takes a contiguous share of the images.
+    private var workspaces: [Workspace] = []
+
+    /// A worker's buffers.
+    private final class Workspace {
+        /// Column matrices `[slots, C·KH·KW, OH·OW]`, one slot per retained image.
+        let columns = Tensor(shape: [0])
+        /// This worker's share of dW `[F, C·KH·KW]` and db `[F]` (worker 0 adds into the parameters directly).
+        let weightGradient = Tensor(shape: [0])
+        let biasGradient = Tensor(shape: [0])
+        /// dY ⊙ [y > 0] of one image `[F, OH·OW]`, when ReLU is fused.
+        let maskedGradient = Tensor(shape: [0])
+        /// The images whose columns `columns` holds from forward, in slot order (empty when none).
+        var imagesInColumns = 0..<0
+    }
 
     /// A convolution with He-normal weights N(0, 2 / (C·KH·KW)) and zero bias.
     public init(inputChannels: Int, filters: Int,
@@ -62,6 +87,10 @@ public final class Conv2D: Layer {
         self.bias = bias ? Parameter(name: "bias", shape: [filters]) : nil
         let standardDeviation = (2.0 / Float(inputChannels * kernelHeight * kernelWidth)).squareRoot()
         for i in 0..<weight.value.count { weight.value.data[i] = random.nextGaussian() * standardDeviation }
+        forwardJob = { [unowned(unsafe) self] worker in self.forwardShare(worker) }
+        splitRowsJob = { [unowned(unsafe) self] worker in self.forwardRowsShare(worker) }
+        backwardJob = { [unowned(unsafe) self] worker in self.backwardShare(worker) }
+        sumGradientsJob = { [unowned(unsafe) self] worker in self.sumGradientsShare(worker) }
     }
 
     public var summary: String {
@@ -87,10 +116,11 @@ public final class Conv2D: Layer {
         return [filters, g.outputHeight, g.outputWidth]
     }
 
-    /// Images per chunk for this geometry and batch size: as many as fit in `workspaceLimit`.
-    public func chunkSize(for g: ConvolutionGeometry, batch: Int) -> Int {
+    /// How many images' columns one worker keeps: as many as fit in its share of `workspaceLimit`.
+    public func retainedImages(for g: ConvolutionGeometry, share: Int) -> Int {
         let bytesPerImage = g.columnRows * g.columnsPerImage * MemoryLayout<Float>.stride
-        return max(1, min(batch, workspaceLimit / max(1, bytesPerImage)))
+        let bytes = workspaceLimit / max(1, Parallelism.threads)
+        return max(1, min(share, bytes / max(1, bytesPerImage)))
     }
 
     /// `x [N, C, H, W]` → `y [N, F, OH, OW]`.
@@ -98,147 +128,184 @@ public final class Conv2D: Layer {
         precondition(input.shape.count == 4 && input.shape[1] == inputChannels,
                      "Conv2D expects [N, \(inputChannels), H, W], got \(input.shape)")
         let batch = input.shape[0]
-        let g = geometry(for: Array(input.shape[1...]))
+        let g = geometry(channels: input.shape[1], height: input.shape[2], width: input.shape[3])
         self.input = input
         self.geometry = g
-        let spatial = g.columnsPerImage, rows = g.columnRows
-        output.reshape(to: [batch, filters, g.outputHeight, g.outputWidth])
-        let chunk = chunkSize(for: g, batch: batch)
-        columns.reshape(to: [rows, chunk * spatial])
-        if chunk > 1 { product.reshape(to: [filters, chunk * spatial]) }
-
-        var start = 0
-        while start < batch {
-            let count = min(chunk, batch - start)
-            let width = count * spatial
-            fillColumns(g, from: start, count: count)
-            if count == 1 {
-                // One image: the GEMM result [F, OH·OW] already is the image's NCHW output.
-                let y = output.data + start * filters * spatial
-                BLAS.gemm(m: filters, n: spatial, k: rows,
-                          a: weight.value.data, b: columns.data, ldb: width, c: y)
-                if let bias { addBias(bias.value.data, to: y, filters: filters, spatial: spatial) }
-            } else {
-                BLAS.gemm(m: filters, n: width, k: rows,
-                          a: weight.value.data, b: columns.data, ldb: width, c: product.data)
-                scatterProduct(toOutputFrom: start, count: count, spatial: spatial)
+        self.phase = phase
+        output.reshape(batch, filters, g.outputHeight, g.outputWidth)
+        while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
+        if batch < Parallelism.threads {
+            // Fewer images than workers: split each image's output rows instead.
+            for image in 0..<batch {
+                splitImage = image
+                forEachWorker(splitRowsJob)
             }
-            start += count
+            for workspace in workspaces { workspace.imagesInColumns = 0..<0 }
+        } else {
+            forEachWorker(forwardJob)
         }
-        columnsHoldBatch = (phase == .training && chunk >= batch)
         return output
+    }
+
+    /// One worker's share of forward: for each of its images, im2col then one SGEMM.
+    private func forwardShare(_ worker: Int) {
+        guard let input, let g = geometry else { return }
+        let workspace = workspaces[worker]
+        let images = partition(input.shape[0], worker: worker, of: Parallelism.threads)
+        let slots = retainedImages(for: g, share: images.count)
+        let retain = phase == .training && slots == images.count
+        let matrixSize = g.columnRows * g.columnsPerImage
+        workspace.columns.reshape(slots, g.columnRows, g.columnsPerImage)
+        for (index, image) in images.enumerated() {
+            let columns = workspace.columns.data + (retain ? index * matrixSize : 0)
+            im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: g.columnsPerImage)
+            // y [F, OH·OW] = W [F, C·KH·KW] · columns [C·KH·KW, OH·OW] (+ b, ReLU)
+            let y = output.data + image * filters * g.columnsPerImage
+            BLAS.gemm(m: filters, n: g.columnsPerImage, k: g.columnRows, a: weight.value.data, b: columns, c: y)
+            finishOutput(y, spatial: g.columnsPerImage, rowStride: g.columnsPerImage)
+        }
+        workspace.imagesInColumns = retain ? images : 0..<0
+    }
+
+    /// One worker's share of the forward pass of image `splitImage`: a band of its output rows.
+    private func forwardRowsShare(_ worker: Int) {
+        guard let input, let g = geometry else { return }
+        let outputRows = partition(g.outputHeight, worker: worker, of: Parallelism.threads)
+        guard !outputRows.isEmpty else { return }
+        let workspace = workspaces[worker]
+        let (spatial, rows, width) = (g.columnsPerImage, g.columnRows, outputRows.count * g.outputWidth)
+        workspace.columns.reshape(1, rows, width)
+        im2col(input.data + splitImage * g.inputCount, geometry: g, outputRows: outputRows,
+               into: workspace.columns.data, rowStride: width)
+        let y = output.data + splitImage * filters * spatial + outputRows.lowerBound * g.outputWidth
+        BLAS.gemm(m: filters, n: width, k: rows, a: weight.value.data, b: workspace.columns.data, c: y, ldc: spatial)
+        finishOutput(y, spatial: width, rowStride: spatial)
+    }
+
+    /// y[f, s] = y[f, s] + b[f] (then max(0, ·) when ReLU is fused) for `s < spatial`
+    /// in an output `[F, rowStride]`.
+    @inline(__always)
+    private func finishOutput(_ y: UnsafeMutablePointer<Float>, spatial: Int, rowStride: Int) {
+        let biasValues = bias?.value.data
+        for filter in 0..<filters {
+            let row = y + filter * rowStride, b = biasValues?[filter] ?? 0
+            if appliesReLU {
+                for i in 0..<spatial { row[i] = max(row[i] + b, 0) }
+            } else if biasValues != nil {
+                for i in 0..<spatial { row[i] += b }
+            }
+        }
     }
 
     /// `dY [N, F, OH, OW]` → `dX [N, C, H, W]`; adds into dW and db.
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        guard let input, let g = geometry else { preconditionFailure("Conv2D.backward before forward") }
+        guard let input else { preconditionFailure("Conv2D.backward before forward") }
         precondition(outputGradient.shape == output.shape,
                      "Conv2D.backward: gradient \(outputGradient.shape) does not match output \(output.shape)")
-        let batch = input.shape[0]
-        let spatial = g.columnsPerImage, rows = g.columnRows
-        let chunk = chunkSize(for: g, batch: batch)
-        if computesInputGradient {
-            inputGradient.reshape(to: input.shape)
-            inputGradient.fill(0)
-        }
-        if chunk > 1 { product.reshape(to: [filters, chunk * spatial]) }
-
-        var start = 0
-        while start < batch {
-            let count = min(chunk, batch - start)
-            let width = count * spatial
-            if !columnsHoldBatch { fillColumns(g, from: start, count: count) }
-            // dY for the chunk as a matrix [F, B·OH·OW].
-            let gradientMatrix: UnsafePointer<Float>
-            if count == 1 {
-                gradientMatrix = UnsafePointer(outputGradient.data + start * filters * spatial)
-            } else {
-                gatherGradient(outputGradient, from: start, count: count, spatial: spatial)
-                gradientMatrix = UnsafePointer(product.data)
-            }
-            // dW [F, C·KH·KW] += dY [F, B·OH·OW] · colsᵀ
-            BLAS.gemm(transposeB: true, m: filters, n: rows, k: width,
-                      a: gradientMatrix, b: columns.data, ldb: width,
-                      beta: 1, c: weight.gradient.data)
-            if let bias { addRowSums(of: gradientMatrix, rows: filters, columns: width, into: bias.gradient.data) }
-            if computesInputGradient {
-                // dCols [C·KH·KW, B·OH·OW] = Wᵀ · dY, written over the columns (no longer needed).
-                BLAS.gemm(transposeA: true, m: rows, n: width, k: filters,
-                          a: weight.value.data, b: gradientMatrix, c: columns.data, ldc: width)
-                for image in 0..<count {
-                    col2im(columns.data + image * spatial, rowStride: width, geometry: g,
-                           addingInto: inputGradient.data + (start + image) * g.inputCount)
-                }
-            }
-            start += count
-        }
-        columnsHoldBatch = false
+        if computesInputGradient { inputGradient.reshape(to: input.shape) }
+        self.outputGradient = outputGradient
+        backwardWorkers = min(workspaces.count, input.shape[0])
+        forEachWorker(backwardJob)
+        if backwardWorkers > 1 { forEachWorker(sumGradientsJob) }
         return inputGradient
     }
 
+    /// One worker's share of backward: for each of its images, dW += dY·colsᵀ, db += Σ dY,
+    /// dCols = Wᵀ·dY and dX = col2im(dCols).
+    private func backwardShare(_ worker: Int) {
+        guard worker < backwardWorkers, let input, let g = geometry, let outputGradient else { return }
+        let workspace = workspaces[worker]
+        let images = partition(input.shape[0], worker: worker, of: backwardWorkers)
+        let (spatial, rows, matrixSize) = (g.columnsPerImage, g.columnRows, g.columnRows * g.columnsPerImage)
+        // Worker 0 adds into the parameters' gradients; the others into their own, summed afterwards.
+        let weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?
+        if worker == 0 {
+            weightGradient = weight.gradient.data
+            biasGradient = bias?.gradient.data
+        } else {
+            workspace.weightGradient.reshape(to: weight.value.shape)
+            workspace.weightGradient.fill(0)
+            workspace.biasGradient.reshape(1, filters)
+            workspace.biasGradient.fill(0)
+            weightGradient = workspace.weightGradient.data
+            biasGradient = bias == nil ? nil : workspace.biasGradient.data
+        }
+        let retained = workspace.imagesInColumns == images
+        if !retained { workspace.columns.reshape(1, rows, spatial) }
+        if appliesReLU { workspace.maskedGradient.reshape(filters, spatial) }
+        for (index, image) in images.enumerated() {
+            let columns = workspace.columns.data + (retained ? index * matrixSize : 0)
+            if !retained { im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: spatial) }
+            var gradient = UnsafePointer(outputGradient.data + image * filters * spatial)
+            if appliesReLU {
+                // The fused ReLU's backward: dY ⊙ [y > 0].
+                let (y, masked) = (output.data + image * filters * spatial, workspace.maskedGradient.data)
+                for i in 0..<(filters * spatial) { masked[i] = y[i] > 0 ? gradient[i] : 0 }
+                gradient = UnsafePointer(masked)
+            }
+            // dW [F, C·KH·KW] += dY [F, OH·OW] · colsᵀ
+            BLAS.gemm(transposeB: true, m: filters, n: rows, k: spatial, a: gradient, b: columns, beta: 1, c: weightGradient)
+            if let biasGradient { addRowSums(of: gradient, rows: filters, columns: spatial, into: biasGradient) }
+            guard computesInputGradient else { continue }
+            // dCols [C·KH·KW, OH·OW] = Wᵀ · dY, written over the columns (no longer needed).
+            BLAS.gemm(transposeA: true, m: rows, n: spatial, k: filters, a: weight.value.data, b: gradient, c: columns)
+            let imageGradient = inputGradient.data + image * g.inputCount
+            imageGradient.update(repeating: 0, count: g.inputCount)
+            col2im(columns, rowStride: spatial, geometry: g, addingInto: imageGradient)
+        }
+        workspace.imagesInColumns = 0..<0
+    }
+
+    /// One worker's share of adding workers 1… partial dW (and, on worker 0, db) into the gradients.
+    private func sumGradientsShare(_ worker: Int) {
+        let destination = weight.gradient.data
+        let range = partition(weight.gradient.count, worker: worker, of: Parallelism.threads)
+        for other in 1..<backwardWorkers {
+            let source = workspaces[other].weightGradient.data
+            for i in range { destination[i] += source[i] }
+        }
+        if worker == 0, let bias {
+            for other in 1..<backwardWorkers {
+                let source = workspaces[other].biasGradient.data
+                for f in 0..<filters { bias.gradient.data[f] += source[f] }
+            }
+        }
+    }
+
     private func geometry(for shape: [Int]) -> ConvolutionGeometry {
-        ConvolutionGeometry(channels: shape[0], height: shape[1], width: shape[2],
+        geometry(channels: shape[0], height: shape[1], width: shape[2])
+    }
+
+    private func geometry(channels: Int, height: Int, width: Int) -> ConvolutionGeometry {
+        ConvolutionGeometry(channels: channels, height: height, width: width,
                             kernelHeight: kernelHeight, kernelWidth: kernelWidth,
                             strideHeight: strideHeight, strideWidth: strideWidth,
                             paddingHeight: paddingHeight, paddingWidth: paddingWidth)
     }
 
-    /// im2col of images `start..<start+count` side by side into `columns` `[C·KH·KW, count·OH·OW]`.
-    private func fillColumns(_ g: ConvolutionGeometry, from start: Int, count: Int) {
-        guard let input else { return }
-        let spatial = g.columnsPerImage
-        let width = count * spatial
-        let source = input.data, destination = columns.data
-        parallelFor(count) { image in
-            im2col(source + (start + image) * g.inputCount, geometry: g,
-                   into: destination + image * spatial, rowStride: width)
-        }
-    }
-
-    /// product `[F, B·S]` + bias → output images `start..<start+B` `[B, F, S]`.
-    private func scatterProduct(toOutputFrom start: Int, count: Int, spatial: Int) {
-        let filters = self.filters, width = count * spatial
-        let source = product.data, destination = output.data + start * filters * spatial
-        let biasValues = bias?.value.data
-        parallelFor(count) { image in
-            for filter in 0..<filters {
-                let from = source + filter * width + image * spatial
-                let to = destination + (image * filters + filter) * spatial
-                let b = biasValues?[filter] ?? 0
-                for i in 0..<spatial { to[i] = from[i] + b }
-            }
-        }
-    }
-
-    /// dY images `start..<start+B` `[B, F, S]` → `product` `[F, B·S]`.
-    private func gatherGradient(_ gradient: Tensor, from start: Int, count: Int, spatial: Int) {
-        let filters = self.filters, width = count * spatial
-        let source = gradient.data + start * filters * spatial, destination = product.data
-        parallelFor(count) { image in
-            for filter in 0..<filters {
-                (destination + filter * width + image * spatial)
-                    .update(from: source + (image * filters + filter) * spatial, count: spatial)
-            }
-        }
-    }
-}
-
-/// y[f, s] += b[f] for one output image `[F, S]`.
-@inline(__always)
-func addBias(_ bias: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, filters: Int, spatial: Int) {
-    for filter in 0..<filters {
-        let row = y + filter * spatial, b = bias[filter]
-        for i in 0..<spatial { row[i] += b }
-    }
 }
 
 /// sums[r] += Σ_c matrix[r, c] for a row-major `[rows, columns]` matrix.
 @inline(__always)
 func addRowSums(of matrix: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
-    for row in 0..<rows {
-        let values = matrix + row * columns
-        var total: Float = 0
-        for i in 0..<columns { total += values[i] }
-        sums[row] += total
+    for row in 0..<rows { sums[row] += sum(matrix + row * columns, count: columns) }
+}
+
+/// Σ values[0..<count], with 16 independent partial sums so the additions vectorise
+/// (a single running total is one long dependency chain, about 4× slower).
+@inline(__always)
+func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var partial = SIMD16<Float>()
+    var i = 0
+    let raw = UnsafeRawPointer(values)
+    while i + 16 <= count {
+        partial += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
     }
+    var total = partial.sum()
+    while i < count {
+        total += values[i]
+        i += 1
+    }
+    return total
 }

@@ -16,6 +16,9 @@ public final class Dense: Layer {
 
     /// Input `[N, I]` of the last forward pass.
     private var input: Tensor?
+    /// ∂loss/∂y `[N, O]` of the backward pass in progress, for the worker jobs.
+    private var outputGradient: Tensor?
+    private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
     /// Output `[N, O]`.
     private let output = Tensor(shape: [0])
     /// Input gradient `[N, I]`.
@@ -31,6 +34,8 @@ public final class Dense: Layer {
         bias = Parameter(name: "bias", shape: [outputFeatures])
         let standardDeviation = (1.0 / Float(inputFeatures)).squareRoot()
         for i in 0..<weight.value.count { weight.value.data[i] = random.nextGaussian() * standardDeviation }
+        forwardJob = { [unowned(unsafe) self] worker in self.forwardShare(worker) }
+        backwardJob = { [unowned(unsafe) self] worker in self.backwardShare(worker) }
     }
 
     public var summary: String { "dense \(outputFeatures)" }
@@ -47,40 +52,59 @@ public final class Dense: Layer {
         return [outputFeatures]
     }
 
-    /// `x [N, I]` → `y [N, O]`.
+    /// `x [N, I]` → `y [N, O]`. Workers split the batch rows.
     public func forward(_ input: Tensor, phase: Phase) -> Tensor {
         precondition(input.shape.count == 2 && input.shape[1] == inputFeatures,
                      "Dense expects [N, \(inputFeatures)], got \(input.shape)")
-        let batch = input.shape[0]
         self.input = input
-        output.reshape(to: [batch, outputFeatures])
-        let y = output.data, b = bias.value.data, features = outputFeatures
-        for n in 0..<batch { (y + n * features).update(from: b, count: features) }
-        // y [N, O] = x [N, I] · Wᵀ [I, O] + y
-        BLAS.gemm(transposeB: true, m: batch, n: features, k: inputFeatures,
-                  a: input.data, b: weight.value.data, beta: 1, c: y)
+        output.reshape(input.shape[0], outputFeatures)
+        forEachWorker(forwardJob)
         return output
     }
 
-    /// `dY [N, O]` → `dx [N, I]`; adds into dW and db.
+    /// `dY [N, O]` → `dx [N, I]`; adds into dW and db. Workers split dW's rows (output
+    /// features) and dx's rows (images), so no two write the same memory.
     public func backward(_ outputGradient: Tensor) -> Tensor {
         guard let input else { preconditionFailure("Dense.backward before forward") }
         precondition(outputGradient.shape == output.shape)
-        let batch = input.shape[0]
-        // dW [O, I] += dYᵀ [O, N] · x [N, I]
-        BLAS.gemm(transposeA: true, m: outputFeatures, n: inputFeatures, k: batch,
-                  a: outputGradient.data, b: input.data, beta: 1, c: weight.gradient.data)
-        let dy = outputGradient.data, db = bias.gradient.data, features = outputFeatures
-        for n in 0..<batch {
-            let row = dy + n * features
-            for o in 0..<features { db[o] += row[o] }
-        }
         inputGradient.reshape(to: input.shape)
-        if computesInputGradient {
-            // dx [N, I] = dY [N, O] · W [O, I]
-            BLAS.gemm(m: batch, n: inputFeatures, k: outputFeatures,
-                      a: outputGradient.data, b: weight.value.data, c: inputGradient.data)
-        }
+        self.outputGradient = outputGradient
+        forEachWorker(backwardJob)
         return inputGradient
+    }
+
+    private func forwardShare(_ worker: Int) {
+        guard let input else { return }
+        let rows = partition(input.shape[0], worker: worker, of: Parallelism.threads)
+        guard !rows.isEmpty else { return }
+        let (x, y, w, b) = (input.data, output.data, weight.value.data, bias.value.data)
+        for n in rows { (y + n * outputFeatures).update(from: b, count: outputFeatures) }
+        // y [rows, O] = x [rows, I] · Wᵀ [I, O] + y
+        BLAS.gemm(transposeB: true, m: rows.count, n: outputFeatures, k: inputFeatures,
+                  a: x + rows.lowerBound * inputFeatures, b: w, beta: 1, c: y + rows.lowerBound * outputFeatures)
+    }
+
+    private func backwardShare(_ worker: Int) {
+        guard let input, let outputGradient else { return }
+        let batch = input.shape[0], workers = Parallelism.threads
+        let (x, dy, dx) = (input.data, outputGradient.data, inputGradient.data)
+        let (w, dw, db) = (weight.value.data, weight.gradient.data, bias.gradient.data)
+        let features = partition(outputFeatures, worker: worker, of: workers)
+        if !features.isEmpty {
+            // dW [features, I] += dY[:, features]ᵀ · x [N, I]
+            BLAS.gemm(transposeA: true, m: features.count, n: inputFeatures, k: batch,
+                      a: dy + features.lowerBound, lda: outputFeatures, b: x, beta: 1,
+                      c: dw + features.lowerBound * inputFeatures)
+            for n in 0..<batch {
+                let row = dy + n * outputFeatures
+                for o in features { db[o] += row[o] }
+            }
+        }
+        let rows = partition(batch, worker: worker, of: workers)
+        if computesInputGradient && !rows.isEmpty {
+            // dx [rows, I] = dY [rows, O] · W [O, I]
+            BLAS.gemm(m: rows.count, n: inputFeatures, k: outputFeatures,
+                      a: dy + rows.lowerBound * outputFeatures, b: w, c: dx + rows.lowerBound * inputFeatures)
+        }
     }
 }

@@ -18,7 +18,7 @@ public final class Flatten: Layer {
 
     public func forward(_ input: Tensor, phase: Phase) -> Tensor {
         inputShape = input.shape
-        output.reshape(to: [input.shape[0], input.count / max(input.shape[0], 1)])
+        output.reshape(input.shape[0], input.count / max(input.shape[0], 1))
         output.data.update(from: input.data, count: input.count)
         return output
     }

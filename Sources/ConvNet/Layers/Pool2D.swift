@@ -26,26 +26,35 @@ struct PoolingWindow {
 /// Forward remembers, for each output, the index of its maximum in the input
 /// plane (the first one on ties); backward routes each output gradient there,
 /// adding when overlapping windows (e.g. 3×3 stride 2) share a maximum.
+/// Workers split the (image, channel) planes.
 public final class MaxPool2D: Layer {
     let window: PoolingWindow
     /// Output `[N, C, OH, OW]`.
     private let output = Tensor(shape: [0])
     /// Input gradient `[N, C, H, W]`.
     private let inputGradient = Tensor(shape: [0])
-    /// For each output element, the offset of its maximum within its input plane `[H, W]`.
-    private var argmax: [Int32] = []
+    /// For each output element `[N, C, OH, OW]`, the offset of its maximum within its input plane `[H, W]`.
+    private var argmax = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+    private var argmaxCapacity = 1
+    /// The tensors of the pass in progress, for the worker jobs.
+    private var input: Tensor?, outputGradient: Tensor?
     private var inputShape: [Int] = []
+    private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
 
     /// Windows of `size` every `stride` pixels (stride defaults to the size).
     public init(size: (height: Int, width: Int), stride: (height: Int, width: Int)? = nil) {
         precondition(size.height > 0 && size.width > 0)
         window = PoolingWindow(size: size, stride: stride ?? size)
+        forwardJob = { [unowned(unsafe) self] worker in self.forwardShare(worker) }
+        backwardJob = { [unowned(unsafe) self] worker in self.backwardShare(worker) }
     }
 
     /// Square windows of `size` every `stride` pixels (stride defaults to the size).
     public convenience init(size: Int, stride: Int? = nil) {
         self.init(size: (size, size), stride: stride.map { ($0, $0) })
     }
+
+    deinit { argmax.deallocate() }
 
     public var summary: String { "maxpool \(window.summary)" }
 
@@ -54,74 +63,101 @@ public final class MaxPool2D: Layer {
     }
 
     public func forward(_ input: Tensor, phase: Phase) -> Tensor {
-        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-        let outputHeight = (height - window.size.height) / window.stride.height + 1
-        let outputWidth = (width - window.size.width) / window.stride.width + 1
-        inputShape = input.shape
-        output.reshape(to: [batch, channels, outputHeight, outputWidth])
-        if argmax.count < output.count { argmax = [Int32](repeating: 0, count: output.count) }
-        let window = self.window
-        let x = input.data, y = output.data
-        argmax.withUnsafeMutableBufferPointer { argmax in
-            let argmax = argmax.baseAddress!
-            parallelFor(batch * channels) { plane in
-                let source = x + plane * height * width
-                let outputOffset = plane * outputHeight * outputWidth
-                for outputRow in 0..<outputHeight {
-                    for outputColumn in 0..<outputWidth {
-                        let top = outputRow * window.stride.height, left = outputColumn * window.stride.width
-                        var best = top * width + left
-                        var bestValue = source[best]
-                        for row in top..<(top + window.size.height) {
-                            for column in left..<(left + window.size.width) where source[row * width + column] > bestValue {
-                                best = row * width + column
-                                bestValue = source[best]
-                            }
-                        }
-                        let o = outputOffset + outputRow * outputWidth + outputColumn
-                        y[o] = bestValue
-                        argmax[o] = Int32(best)
-                    }
-                }
-            }
+        let (height, width) = (input.shape[2], input.shape[3])
+        output.reshape(input.shape[0], input.shape[1],
+                       (height - window.size.height) / window.stride.height + 1,
+                       (width - window.size.width) / window.stride.width + 1)
+        if argmaxCapacity < output.count {
+            argmax.deallocate()
+            argmax = .allocate(capacity: output.count)
+            argmaxCapacity = output.count
         }
+        self.input = input
+        inputShape = input.shape
+        forEachWorker(forwardJob)
         return output
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
         precondition(outputGradient.shape == output.shape)
         inputGradient.reshape(to: inputShape)
-        inputGradient.fill(0)
-        let planeSize = inputShape[2] * inputShape[3]
-        let outputPlane = output.shape[2] * output.shape[3]
-        let dy = outputGradient.data, dx = inputGradient.data
-        argmax.withUnsafeBufferPointer { argmax in
-            let argmax = argmax.baseAddress!
-            parallelFor(output.shape[0] * output.shape[1]) { plane in
-                let destination = dx + plane * planeSize
-                for o in (plane * outputPlane)..<((plane + 1) * outputPlane) {
-                    destination[Int(argmax[o])] += dy[o]
+        self.outputGradient = outputGradient
+        forEachWorker(backwardJob)
+        return inputGradient
+    }
+
+    private func forwardShare(_ worker: Int) {
+        guard let input else { return }
+        let (height, width) = (input.shape[2], input.shape[3])
+        let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
+        let window = self.window, square2 = window.size == (2, 2)
+        let (x, y, argmax) = (input.data, output.data, self.argmax)
+        for plane in partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads) {
+            let source = x + plane * height * width
+            let outputOffset = plane * outputHeight * outputWidth
+            for outputRow in 0..<outputHeight {
+                for outputColumn in 0..<outputWidth {
+                    let top = outputRow * window.stride.height, left = outputColumn * window.stride.width
+                    var best = top * width + left
+                    var bestValue = source[best]
+                    if square2 {
+                        // The common 2×2 window, unrolled: the first maximum in row-major order wins.
+                        let corner = best
+                        if source[corner + 1] > bestValue { best = corner + 1; bestValue = source[best] }
+                        if source[corner + width] > bestValue { best = corner + width; bestValue = source[best] }
+                        if source[corner + width + 1] > bestValue { best = corner + width + 1; bestValue = source[best] }
+                    } else {
+                        for row in top..<(top + window.size.height) {
+                            for column in left..<(left + window.size.width) where source[row * width + column] > bestValue {
+                                best = row * width + column
+                                bestValue = source[best]
+                            }
+                        }
+                    }
+                    let o = outputOffset + outputRow * outputWidth + outputColumn
+                    y[o] = bestValue
+                    argmax[o] = Int32(best)
                 }
             }
         }
-        return inputGradient
+    }
+
+    private func backwardShare(_ worker: Int) {
+        guard let outputGradient else { return }
+        let planeSize = inputShape[2] * inputShape[3], outputPlane = output.shape[2] * output.shape[3]
+        let (dy, dx, argmax) = (outputGradient.data, inputGradient.data, self.argmax)
+        for plane in partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads) {
+            // Zero this plane, then add each output's gradient at its maximum
+            // (adding, so overlapping windows that share a maximum both count).
+            let destination = dx + plane * planeSize
+            destination.update(repeating: 0, count: planeSize)
+            for o in (plane * outputPlane)..<((plane + 1) * outputPlane) {
+                destination[Int(argmax[o])] += dy[o]
+            }
+        }
     }
 }
 
 /// Average pooling: `y[n, c, oh, ow] = mean over the window at (oh·SH, ow·SW) of x[n, c, ·, ·]`;
 /// backward spreads each output gradient evenly, `dy / (KH·KW)`, over its window.
+/// Workers split the (image, channel) planes.
 public final class AvgPool2D: Layer {
     let window: PoolingWindow
     /// Output `[N, C, OH, OW]`.
     private let output = Tensor(shape: [0])
     /// Input gradient `[N, C, H, W]`.
     private let inputGradient = Tensor(shape: [0])
+    /// The tensors of the pass in progress, for the worker jobs.
+    private var input: Tensor?, outputGradient: Tensor?
     private var inputShape: [Int] = []
+    private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
 
     /// Windows of `size` every `stride` pixels (stride defaults to the size).
     public init(size: (height: Int, width: Int), stride: (height: Int, width: Int)? = nil) {
         precondition(size.height > 0 && size.width > 0)
         window = PoolingWindow(size: size, stride: stride ?? size)
+        forwardJob = { [unowned(unsafe) self] worker in self.forwardShare(worker) }
+        backwardJob = { [unowned(unsafe) self] worker in self.backwardShare(worker) }
     }
 
     /// Square windows of `size` every `stride` pixels (stride defaults to the size).
@@ -136,15 +172,32 @@ public final class AvgPool2D: Layer {
     }
 
     public func forward(_ input: Tensor, phase: Phase) -> Tensor {
-        let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
-        let outputHeight = (height - window.size.height) / window.stride.height + 1
-        let outputWidth = (width - window.size.width) / window.stride.width + 1
+        let (height, width) = (input.shape[2], input.shape[3])
+        output.reshape(input.shape[0], input.shape[1],
+                       (height - window.size.height) / window.stride.height + 1,
+                       (width - window.size.width) / window.stride.width + 1)
+        self.input = input
         inputShape = input.shape
-        output.reshape(to: [batch, channels, outputHeight, outputWidth])
+        forEachWorker(forwardJob)
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        precondition(outputGradient.shape == output.shape)
+        inputGradient.reshape(to: inputShape)
+        self.outputGradient = outputGradient
+        forEachWorker(backwardJob)
+        return inputGradient
+    }
+
+    private func forwardShare(_ worker: Int) {
+        guard let input else { return }
+        let (height, width) = (input.shape[2], input.shape[3])
+        let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
         let window = self.window
         let scale = 1 / Float(window.size.height * window.size.width)
-        let x = input.data, y = output.data
-        parallelFor(batch * channels) { plane in
+        let (x, y) = (input.data, output.data)
+        for plane in partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads) {
             let source = x + plane * height * width
             let destination = y + plane * outputHeight * outputWidth
             for outputRow in 0..<outputHeight {
@@ -158,21 +211,19 @@ public final class AvgPool2D: Layer {
                 }
             }
         }
-        return output
     }
 
-    public func backward(_ outputGradient: Tensor) -> Tensor {
-        precondition(outputGradient.shape == output.shape)
-        inputGradient.reshape(to: inputShape)
-        inputGradient.fill(0)
+    private func backwardShare(_ worker: Int) {
+        guard let outputGradient else { return }
         let (height, width) = (inputShape[2], inputShape[3])
         let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
         let window = self.window
         let scale = 1 / Float(window.size.height * window.size.width)
-        let dy = outputGradient.data, dx = inputGradient.data
-        parallelFor(output.shape[0] * output.shape[1]) { plane in
+        let (dy, dx) = (outputGradient.data, inputGradient.data)
+        for plane in partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads) {
             let source = dy + plane * outputHeight * outputWidth
             let destination = dx + plane * height * width
+            destination.update(repeating: 0, count: height * width)
             for outputRow in 0..<outputHeight {
                 for outputColumn in 0..<outputWidth {
                     let share = source[outputRow * outputWidth + outputColumn] * scale
@@ -183,6 +234,5 @@ public final class AvgPool2D: Layer {
                 }
             }
         }
-        return inputGradient
     }
 }

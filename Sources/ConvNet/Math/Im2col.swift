@@ -40,9 +40,12 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 /// `input[c, oh·SH − PH + kh, ow·SW − PW + kw]`, or 0 where that falls in the
 /// padding. The matrix is written with row stride `rowStride` (≥ OH·OW), so the
 /// columns of several images can sit side by side in one matrix for one GEMM.
-public func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+/// With `outputRows`, only the columns of those output rows are written,
+/// `[C·KH·KW, outputRows.count·OW]`, so workers can split one image.
+public func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometry, outputRows: Range<Int>? = nil,
                    into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
-    let outputHeight = g.outputHeight, outputWidth = g.outputWidth
+    let outputWidth = g.outputWidth
+    let rows = outputRows ?? 0..<g.outputHeight
     var row = 0
     for channel in 0..<g.channels {
         let plane = input + channel * g.height * g.width
@@ -52,18 +55,19 @@ public func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometr
                 let (first, end) = validOutputRange(offset: kernelColumn - g.paddingWidth,
                                                     stride: g.strideWidth, size: g.width,
                                                     outputs: outputWidth)
-                for outputRow in 0..<outputHeight {
-                    let destination = destinationRow + outputRow * outputWidth
+                for outputRow in rows {
+                    let destination = destinationRow + (outputRow - rows.lowerBound) * outputWidth
                     let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow
+                    // Plain loops, not memcpy/memset: rows are often a few floats long (8 in LeNet's conv2).
                     guard inputRow >= 0 && inputRow < g.height, first < end else {
-                        destination.update(repeating: 0, count: outputWidth)
+                        for outputColumn in 0..<outputWidth { destination[outputColumn] = 0 }
                         continue
                     }
-                    if first > 0 { destination.update(repeating: 0, count: first) }
-                    if end < outputWidth { (destination + end).update(repeating: 0, count: outputWidth - end) }
+                    for outputColumn in 0..<first { destination[outputColumn] = 0 }
+                    for outputColumn in end..<outputWidth { destination[outputColumn] = 0 }
                     let source = plane + inputRow * g.width + kernelColumn - g.paddingWidth
                     if g.strideWidth == 1 {
-                        (destination + first).update(from: source + first, count: end - first)
+                        for outputColumn in first..<end { destination[outputColumn] = source[outputColumn] }
                     } else {
                         let step = g.strideWidth
                         for outputColumn in first..<end {
@@ -101,9 +105,11 @@ public func col2im(_ columns: UnsafePointer<Float>, rowStride: Int, geometry g: 
                         guard inputRow >= 0 && inputRow < g.height else { continue }
                         let source = sourceRow + outputRow * outputWidth
                         let destination = plane + inputRow * g.width + kernelColumn - g.paddingWidth
-                        let step = g.strideWidth
-                        for outputColumn in first..<end {
-                            destination[outputColumn * step] += source[outputColumn]
+                        if g.strideWidth == 1 {
+                            for outputColumn in first..<end { destination[outputColumn] += source[outputColumn] }
+                        } else {
+                            let step = g.strideWidth
+                            for outputColumn in first..<end { destination[outputColumn * step] += source[outputColumn] }
                         }
                     }
                 }

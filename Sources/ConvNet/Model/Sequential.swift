@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A model that is a chain of layers: forward in order, backward in reverse.
 ///
 /// Built from a `ModelDescription`, it checks every layer's input shape before
@@ -19,9 +21,10 @@ public final class Sequential {
     /// Builds and initialises the layers of `description`, drawing weights from a
     /// generator seeded with `seed`. Throws `ModelError` naming the first layer whose
     /// input shape does not fit, or that would take the model over `parameterLimit`
-    /// parameters (checked before anything is allocated).
+    /// parameters (checked before anything is allocated). With `fuseReLU`, a ReLU
+    /// right after a convolution is computed inside the convolution (same results).
     public init(_ description: ModelDescription, seed: UInt64, workspaceLimit: Int = 32 << 20,
-                parameterLimit: Int = 1 << 28) throws(ModelError) {
+                parameterLimit: Int = 1 << 28, fuseReLU: Bool = true) throws(ModelError) {
         self.description = description
         var random = SeededRandom(seed: seed)
         var layers: [any Layer] = []
@@ -97,6 +100,15 @@ public final class Sequential {
         self.parameters = layers.flatMap(\.parameters)
         let firstTrainable = layers.firstIndex { !$0.parameters.isEmpty } ?? layers.count
         self.firstTrainableLayer = firstTrainable
+        zeroGradientsJob = { [unowned(unsafe) self] worker in self.zeroGradientsShare(worker) }
+        if fuseReLU {
+            for (layer, next) in zip(layers, layers.dropFirst()) {
+                if let conv = layer as? Conv2D, let relu = next as? ReLU {
+                    conv.appliesReLU = true
+                    relu.isFused = true
+                }
+            }
+        }
         // Nothing before the first trainable layer needs a gradient, so neither does its input.
         if firstTrainable < layers.count {
             (layers[firstTrainable] as? Conv2D)?.computesInputGradient = false
@@ -115,6 +127,14 @@ public final class Sequential {
     /// `x [N, C, H, W]` → logits `[N, K]` (owned by the last layer).
     public func forward(_ input: Tensor, phase: Phase) -> Tensor {
         var activation = input
+        if let profile {
+            for (index, layer) in layers.enumerated() {
+                let start = DispatchTime.now().uptimeNanoseconds
+                activation = layer.forward(activation, phase: phase)
+                profile.forwardSeconds[index] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            }
+            return activation
+        }
         for layer in layers { activation = layer.forward(activation, phase: phase) }
         return activation
     }
@@ -123,17 +143,44 @@ public final class Sequential {
     public func backward(_ outputGradient: Tensor) {
         var gradient = outputGradient
         for index in stride(from: layers.count - 1, through: firstTrainableLayer, by: -1) {
+            let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             gradient = layers[index].backward(gradient)
+            if let profile { profile.backwardSeconds[index] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
     }
 
     /// Sets every parameter gradient to zero (the one place gradients are cleared).
     public func zeroGradients() {
-        for parameter in parameters { parameter.gradient.fill(0) }
+        forEachWorker(zeroGradientsJob)
     }
+
+    private var zeroGradientsJob: (Int) -> Void = { _ in }
+
+    private func zeroGradientsShare(_ worker: Int) {
+        for parameter in parameters {
+            let range = partition(parameter.gradient.count, worker: worker, of: Parallelism.threads)
+            (parameter.gradient.data + range.lowerBound).update(repeating: 0, count: range.count)
+        }
+    }
+
+    /// When set, forward and backward add each layer's wall-clock time here (for benchmarks).
+    public var profile: LayerProfile?
 
     /// The dropout layers' generators, in layer order (saved in training checkpoints).
     public var dropoutLayers: [Dropout] { layers.compactMap { $0 as? Dropout } }
+}
+
+/// Seconds spent in each layer's forward and backward passes, indexed like `Sequential.layers`.
+public final class LayerProfile {
+    /// Forward seconds per layer.
+    public var forwardSeconds: [Double]
+    /// Backward seconds per layer.
+    public var backwardSeconds: [Double]
+    /// Zeroed timings for `layerCount` layers.
+    public init(layerCount: Int) {
+        forwardSeconds = Array(repeating: 0, count: layerCount)
+        backwardSeconds = Array(repeating: 0, count: layerCount)
+    }
 }
 
 /// A model description that cannot be built: which layer (1-based) and why.

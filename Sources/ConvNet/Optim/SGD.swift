@@ -26,14 +26,22 @@ public final class SGD {
         self.weightDecay = weightDecay
         self.nesterov = nesterov
         velocities = parameters.map { Tensor(shape: $0.value.shape) }
+        stepJob = { [unowned(unsafe) self] worker in self.stepShare(worker) }
     }
 
+    private var stepJob: (Int) -> Void = { _ in }
+
     /// Updates every parameter from its gradient (gradients are left as they are).
+    /// Workers split each parameter's elements.
     public func step() {
+        forEachWorker(stepJob)
+    }
+
+    private func stepShare(_ worker: Int) {
         let (rate, momentum, decay, nesterov) = (learningRate, self.momentum, weightDecay, self.nesterov)
         for (parameter, velocity) in zip(parameters, velocities) {
             let w = parameter.value.data, g = parameter.gradient.data, v = velocity.data
-            for i in 0..<parameter.value.count {
+            for i in partition(parameter.value.count, worker: worker, of: Parallelism.threads) {
                 let d = g[i] + decay * w[i]
                 v[i] = momentum * v[i] + d
                 w[i] -= rate * (nesterov ? d + momentum * v[i] : v[i])

@@ -56,6 +56,28 @@ public final class Tensor {
         count = newCount
     }
 
+    /// `reshape(to: [d0, d1])` without building an array when the shape is unchanged,
+    /// so a warmed-up training step allocates nothing. Likewise for 3 and 4 dimensions.
+    @inline(__always)
+    public func reshape(_ d0: Int, _ d1: Int) {
+        if shape.count == 2 && shape[0] == d0 && shape[1] == d1 { return }
+        reshape(to: [d0, d1])
+    }
+
+    /// `reshape(to: [d0, d1, d2])`, allocation-free when unchanged.
+    @inline(__always)
+    public func reshape(_ d0: Int, _ d1: Int, _ d2: Int) {
+        if shape.count == 3 && shape[0] == d0 && shape[1] == d1 && shape[2] == d2 { return }
+        reshape(to: [d0, d1, d2])
+    }
+
+    /// `reshape(to: [d0, d1, d2, d3])`, allocation-free when unchanged.
+    @inline(__always)
+    public func reshape(_ d0: Int, _ d1: Int, _ d2: Int, _ d3: Int) {
+        if shape.count == 4 && shape[0] == d0 && shape[1] == d1 && shape[2] == d2 && shape[3] == d3 { return }
+        reshape(to: [d0, d1, d2, d3])
+    }
+
     /// The valid elements as a buffer.
     @inline(__always)
     public var buffer: UnsafeMutableBufferPointer<Float> {

@@ -192,19 +192,14 @@ public final class Trainer {
                     base: training.optimizer.learningRate, epoch: epoch, stepInEpoch: step,
                     stepsPerEpoch: stepsPerEpoch, totalEpochs: totalEpochs)
                 let start = step * batchSize, end = min(start + batchSize, trainCount)
-                order.withUnsafeBufferPointer { loader.load(data.train, indices: UnsafeBufferPointer(rebasing: $0[start..<end])) }
-                let logits = model.forward(loader.images, phase: .training)
-                let batchLoss = loss.forward(logits: logits, labels: loader.labels)
+                let (batchLoss, batchCorrect) = order.withUnsafeBufferPointer {
+                    trainStep(on: UnsafeBufferPointer(rebasing: $0[start..<end]), learningRate: learningRate)
+                }
                 guard batchLoss.isFinite && batchLoss < Trainer.divergedLoss else {
                     throw .diverged(epoch: epoch + 1, step: step + 1, learningRate: learningRate, loss: batchLoss)
                 }
-                model.zeroGradients()
-                model.backward(loss.backward())
-                optimizer.learningRate = Float(learningRate)
-                optimizer.step()
-
                 lossSum += Double(batchLoss) * Double(end - start)
-                correct += loss.correctCount()
+                correct += batchCorrect
                 seen += end - start
                 step += 1
                 let elapsed = epochSeconds + clock.seconds
@@ -242,6 +237,20 @@ public final class Trainer {
         return TrainingResult(epochs: finished, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
                               checkpointDirectory: checkpointDirectory, interrupted: epoch < totalEpochs,
                               lastCheckpoint: path("last.safetensors"))
+    }
+
+    /// One SGD step on the training images at `indices`: forward, loss, zero gradients,
+    /// backward, update. Returns the batch's mean loss and how many it classified correctly.
+    /// (If the loss is not finite the update has still been applied; `run` stops there.)
+    public func trainStep(on indices: UnsafeBufferPointer<Int32>, learningRate: Double) -> (loss: Float, correct: Int) {
+        loader.load(data.train, indices: indices)
+        let logits = model.forward(loader.images, phase: .training)
+        let batchLoss = loss.forward(logits: logits, labels: loader.labels)
+        model.zeroGradients()
+        model.backward(loss.backward())
+        optimizer.learningRate = Float(learningRate)
+        optimizer.step()
+        return (batchLoss, loss.correctCount())
     }
 
     /// A batch loss this large (or NaN, or infinite) stops training as diverged: a healthy

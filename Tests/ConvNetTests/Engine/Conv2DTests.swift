@@ -16,10 +16,14 @@ final class Conv2DTests: XCTestCase {
         Case(batch: 5, channels: 2, height: 7, width: 5, filters: 1, kernel: (1, 1), stride: (1, 1), padding: (0, 0)),
     ]
 
-    /// im2col + SGEMM against the direct convolution loop, with whole-batch and one-image chunks.
+    override func tearDown() { Parallelism.threads = 1 }
+
+    /// im2col + SGEMM against the direct convolution loop, with columns retained or not, on
+    /// 1, 2 and 3 workers (3 splits batches unevenly, and splits rows when N < 3).
     func testForwardAgainstDirectConvolution() {
         for (index, c) in Self.cases.enumerated() {
-            for workspaceLimit in [1 << 30, 1] {  // one chunk for the batch, then one image per chunk
+            for (workspaceLimit, threads) in [(1 << 30, 1), (1, 1), (1 << 30, 2), (1 << 30, 3)] {
+                Parallelism.threads = threads
                 var random = SeededRandom(seed: UInt64(index))
                 let layer = Conv2D(inputChannels: c.channels, filters: c.filters,
                                    kernelHeight: c.kernel.0, kernelWidth: c.kernel.1,
@@ -34,15 +38,17 @@ final class Conv2DTests: XCTestCase {
                                                 bias: layer.bias!.value.values, filters: c.filters,
                                                 kernel: c.kernel, stride: c.stride, padding: c.padding)
                 XCTAssertEqual(y.shape, [c.batch, c.filters] + (try! layer.outputShape(forInput: Array(shape[1...])))[1...])
-                assertClose(y.values, expected, tolerance: 1e-5, "case \(index) workspace \(workspaceLimit)")
+                assertClose(y.values, expected, tolerance: 1e-5, "case \(index) workspace \(workspaceLimit) threads \(threads)")
             }
         }
     }
 
-    /// Chunked backward (recomputing columns) equals whole-batch backward (reusing them).
-    func testChunkedBackwardMatchesWholeBatch() {
+    /// Backward with recomputed columns, and on 2 and 3 workers (partial dW summed), equals
+    /// backward on one worker reusing the columns from forward.
+    func testBackwardVariantsAgree() {
         var gradients: [[Float]] = []
-        for workspaceLimit in [1 << 30, 2 * 12 * 49 * 4] {  // whole batch, then two images per chunk
+        for (workspaceLimit, threads) in [(1 << 30, 1), (1, 1), (1 << 30, 2), (1, 3)] {
+            Parallelism.threads = threads
             var random = SeededRandom(seed: 7)
             let layer = Conv2D(inputChannels: 3, filters: 4, kernelHeight: 2, kernelWidth: 2,
                                workspaceLimit: workspaceLimit, random: &random)
@@ -51,7 +57,29 @@ final class Conv2DTests: XCTestCase {
             let dx = layer.backward(randomTensor(y.shape, seed: 9))
             gradients.append(dx.values + layer.weight.gradient.values + layer.bias!.gradient.values)
         }
-        assertClose(gradients[1], gradients[0], tolerance: 1e-5)
+        for other in gradients.dropFirst() { assertClose(other, gradients[0], tolerance: 1e-5) }
+    }
+
+    /// A ReLU fused into the convolution gives the same outputs and gradients as a separate one.
+    func testFusedReLUMatchesSeparateLayer() throws {
+        let description = ModelDescription(input: [2, 9, 9], layers: [
+            .conv(filters: 3, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(1), bias: true),
+            .relu, .maxPool(size: SizePair(2), stride: nil),
+            .conv(filters: 4, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(0), bias: true),
+            .relu, .flatten, .dense(units: 3),
+        ])
+        var results: [[Float]] = []
+        for fuse in [false, true] {
+            let model = try Sequential(description, seed: 3, fuseReLU: fuse)
+            XCTAssertEqual((model.layers[0] as! Conv2D).appliesReLU, fuse)
+            let loss = SoftmaxCrossEntropy()
+            let logits = model.forward(randomTensor([4, 2, 9, 9], seed: 4), phase: .training).values
+            loss.forward(logits: Tensor(shape: [4, 3], values: logits), labels: [0, 1, 2, 1])
+            model.zeroGradients()
+            model.backward(loss.backward())
+            results.append(logits + model.parameters.flatMap(\.gradient.values))
+        }
+        XCTAssertEqual(results[0], results[1])
     }
 
     func testShapeErrors() {

@@ -3,6 +3,22 @@ import XCTest
 
 /// Finite-difference checks of every layer's input gradient and parameter gradients.
 final class GradientCheckTests: XCTestCase {
+    override func tearDown() { Parallelism.threads = 1 }
+
+    /// The layers that split work across threads, checked on two workers.
+    func testTwoWorkers() {
+        Parallelism.threads = 2
+        var random = SeededRandom(seed: 30)
+        let conv = Conv2D(inputChannels: 2, filters: 3, kernelHeight: 3, kernelWidth: 3, paddingHeight: 1, paddingWidth: 1, random: &random)
+        checkLayerGradients(conv, input: randomTensor([3, 2, 5, 5], seed: 31))
+        conv.appliesReLU = true  // kinks: a smaller step keeps most points away from them
+        checkLayerGradients(conv, input: randomTensor([3, 2, 5, 5], seed: 32), step: 1e-3)
+        checkLayerGradients(Dense(inputFeatures: 9, outputFeatures: 5, random: &random), input: randomTensor([3, 9], seed: 33))
+        checkLayerGradients(MaxPool2D(size: 3, stride: 2), input: randomTensor([3, 2, 7, 7], seed: 34))
+        checkLayerGradients(AvgPool2D(size: 2), input: randomTensor([3, 2, 6, 6], seed: 35))
+        checkLayerGradients(ReLU(), input: randomTensor([3, 40], seed: 36))
+    }
+
     func testConv2DStrideOne() {
         var random = SeededRandom(seed: 1)
         let layer = Conv2D(inputChannels: 2, filters: 3, kernelHeight: 3, kernelWidth: 3, random: &random)

@@ -1,0 +1,96 @@
+import ArgumentParser
+import ConvNet
+import Foundation
+
+/// `swift run -c release bench`: measures training and inference speed, convolution
+/// layers, the SGEMM ceiling and peak memory, all in one run, and prints a table.
+@main
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure ConvNet's speed and memory on this machine.")
+
+    @Option(help: "Config whose model and data are benchmarked.")
+    var config = "configs/mnist.json"
+
+    @Option(help: "Threads (BLAS and element-wise work).")
+    var threads = 2
+
+    @Flag(help: "A short run (fewer steps and repetitions).")
+    var quick = false
+
+    @Option(help: ArgumentHelp("Run only one part: sgemm, train, infer, conv, naive, memory.", valueName: "part"))
+    var only: String?
+
+    @Option(help: ArgumentHelp("Conv2D workspace limit in MB.", valueName: "MB"))
+    var workspace = 32
+
+    func run() throws {
+        BLAS.threads = threads
+        Parallelism.threads = threads
+        let table = ResultTable()
+        print("ConvNet bench: \(threads) thread\(threads == 1 ? "" : "s"), OpenBLAS core \(BLAS.coreName)\(quick ? ", quick" : "")")
+        let want = { (part: String) in only == nil || only == part }
+
+        let ceiling = Measurements.sgemmCeiling(size: quick ? 1024 : 2048, repetitions: quick ? 3 : 5)
+        table.add("SGEMM \(quick ? 1024 : 2048)³ (ceiling)", value: String(format: "%.1f GFLOP/s", ceiling), share: 1)
+
+        if want("train") || want("infer") {
+            let settings = try ConvNet.Configuration.load(contentsOf: config)
+            let data = try TrainingData.load(settings, configurationFile: config)
+            if want("train") {
+                let result = try Measurements.training(settings, data: data, warmupSteps: quick ? 20 : 50, steps: quick ? 150 : 600)
+                table.add("train \(settings.name) batch \(settings.training.batchSize)",
+                          value: String(format: "%.0f images/s (%.1f s/epoch)", result.imagesPerSecond, Double(data.train.count) / result.imagesPerSecond),
+                          share: nil)
+                table.add("  achieved GFLOP/s (conv + dense MACs × 2)", value: String(format: "%.1f", result.gigaflops), share: result.gigaflops / ceiling)
+                table.add("  heap allocations per step after warm-up", value: String(format: "%.2f", result.allocationsPerStep), share: nil)
+                for line in result.layerShares { table.add("  " + line.name, value: String(format: "%.1f%% of step", line.share * 100), share: nil) }
+            }
+            if want("infer") {
+                let result = try Measurements.inference(settings, data: data, batches: quick ? 10 : 40)
+                table.add("inference batch 256", value: String(format: "%.0f images/s", result.imagesPerSecond), share: nil)
+                table.add("inference 1 image latency", value: String(format: "%.3f ms", result.singleImageMilliseconds), share: nil)
+            }
+        }
+        if want("conv") {
+            let shapes: [(String, Int, Int, Int, Int, Int, Int, Int)] = [
+                ("conv 96@11×11/4 on 3×227×227, N=1", 1, 3, 227, 227, 96, 11, 4),
+                ("conv 96@11×11/4 on 3×227×227, N=16", 16, 3, 227, 227, 96, 11, 4),
+                ("LeNet conv 20@5×5 on 1×28×28, N=64", 64, 1, 28, 28, 20, 5, 1),
+                ("LeNet conv 50@5×5 on 20×12×12, N=64", 64, 20, 12, 12, 50, 5, 1),
+            ]
+            for (name, n, c, h, w, f, k, s) in shapes {
+                let result = Measurements.convolution(batch: n, channels: c, height: h, width: w, filters: f, kernel: k,
+                                                       stride: s, workspaceLimit: workspace << 20, repetitions: quick ? 3 : 10)
+                table.add(name + " forward", value: String(format: "%.2f ms, %.1f GFLOP/s", result.forwardMilliseconds, result.forwardGigaflops),
+                          share: result.forwardGigaflops / ceiling)
+                table.add(name + " fwd+bwd", value: String(format: "%.2f ms, %.1f GFLOP/s", result.trainingMilliseconds, result.trainingGigaflops),
+                          share: result.trainingGigaflops / ceiling)
+            }
+        }
+        table.add("peak memory (max RSS)", value: String(format: "%.0f MB", Measurements.peakResidentMegabytes()), share: nil)
+        table.print()
+    }
+}
+
+/// Rows of name, value and fraction of the SGEMM ceiling.
+final class ResultTable {
+    private var rows: [(String, String, Double?)] = []
+
+    func add(_ name: String, value: String, share: Double?) { rows.append((name, value, share)) }
+
+    func print() {
+        let width = rows.map(\.0.count).max() ?? 10
+        let valueWidth = rows.map(\.1.count).max() ?? 10
+        Swift.print("| " + "measurement".padding(toLength: width, withPad: " ", startingAt: 0) + " | "
+                    + "result".padding(toLength: valueWidth, withPad: " ", startingAt: 0) + " | of SGEMM ceiling |")
+        Swift.print("|" + String(repeating: "-", count: width + 2) + "|" + String(repeating: "-", count: valueWidth + 2) + "|------------------|")
+        for (name, value, share) in rows {
+            let shareText = share.map { String(format: "%.0f%%", $0 * 100) } ?? ""
+            Swift.print("| " + name.padding(toLength: width, withPad: " ", startingAt: 0) + " | "
+                        + value.padding(toLength: valueWidth, withPad: " ", startingAt: 0) + " | "
+                        + shareText.padding(toLength: 16, withPad: " ", startingAt: 0) + " |")
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import ConvNet
+import Foundation
+import MallocCounter
+
+/// The individual measurements the bench prints.
+enum Measurements {
+    /// Best-of-`repetitions` GFLOP/s of a square SGEMM (2·n³ flops), the practical ceiling.
+    static func sgemmCeiling(size: Int, repetitions: Int) -> Double {
+        // OpenBLAS's own threading here: the ceiling is what the library can do on all the cores.
+        let workers = Parallelism.threads
+        BLAS.threads = workers
+        defer { BLAS.threads = 1 }
+        let a = Tensor(shape: [size, size]), b = Tensor(shape: [size, size]), c = Tensor(shape: [size, size])
+        a.fill(0.5); b.fill(0.25)
+        var best = Double.infinity
+        for _ in 0..<repetitions {
+            let seconds = time { BLAS.gemm(m: size, n: size, k: size, a: a.data, b: b.data, c: c.data) }
+            best = min(best, seconds)
+        }
+        return 2 * pow(Double(size), 3) / best / 1e9
+    }
+
+    struct TrainingResult {
+        var imagesPerSecond: Double
+        var gigaflops: Double
+        var allocationsPerStep: Double
+        var layerShares: [(name: String, share: Double)]
+    }
+
+    /// Training steps of the config's model on its data, timed after a warm-up.
+    static func training(_ settings: ConvNet.Configuration, data: TrainingData, warmupSteps: Int, steps: Int) throws -> TrainingResult {
+        let directory = NSTemporaryDirectory() + "convnet-bench-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let trainer = try Trainer(configuration: settings, data: data, checkpointDirectory: directory)
+        let batch = settings.training.batchSize
+        let order = Trainer.permutation(count: data.train.count, seed: 1, epoch: 0)
+        let batches = data.train.count / batch
+        func run(_ count: Int, from first: Int) {
+            order.withUnsafeBufferPointer { order in
+                for step in first..<(first + count) {
+                    let start = (step % batches) * batch
+                    _ = trainer.trainStep(on: UnsafeBufferPointer(rebasing: order[start..<(start + batch)]), learningRate: 0.01)
+                }
+            }
+        }
+        run(warmupSteps, from: 0)
+        let allocationsBefore = convnet_allocation_count()
+        let seconds = time { run(steps, from: warmupSteps) }
+        let allocations = convnet_allocation_count() - allocationsBefore
+
+        // A second pass with per-layer timers (kept apart so the timers do not slow the first).
+        let profile = LayerProfile(layerCount: trainer.model.layers.count)
+        trainer.model.profile = profile
+        let profiledSeconds = time { run(steps / 2, from: 0) }
+        trainer.model.profile = nil
+        var shares: [(String, Double)] = []
+        for (index, layer) in trainer.model.layers.enumerated() {
+            shares.append(("\(index). \(layer.summary) forward", profile.forwardSeconds[index] / profiledSeconds))
+            shares.append(("\(index). \(layer.summary) backward", profile.backwardSeconds[index] / profiledSeconds))
+        }
+        let accounted = (profile.forwardSeconds + profile.backwardSeconds).reduce(0, +)
+        shares.append(("data, loss, zeroing, SGD update", max(0, 1 - accounted / profiledSeconds)))
+
+        let imagesPerSecond = Double(steps * batch) / seconds
+        let flopsPerImage = 2 * Double(multiplyAccumulates(trainer.model, training: true))
+        return TrainingResult(imagesPerSecond: imagesPerSecond, gigaflops: flopsPerImage * imagesPerSecond / 1e9,
+                              allocationsPerStep: Double(allocations) / Double(steps), layerShares: shares)
+    }
+
+    struct InferenceResult {
+        var imagesPerSecond: Double
+        var singleImageMilliseconds: Double
+    }
+
+    /// Inference throughput at batch 256 and the latency of one image.
+    static func inference(_ settings: ConvNet.Configuration, data: TrainingData, batches: Int) throws -> InferenceResult {
+        let model = try Sequential(settings.model, seed: 1)
+        let loader = BatchLoader(normalization: settings.data.normalize ?? .none)
+        let batch = 256
+        loader.load(data.test, range: 0..<batch)
+        _ = model.forward(loader.images, phase: .inference)
+        let seconds = time { for _ in 0..<batches { _ = model.forward(loader.images, phase: .inference) } }
+        let single = BatchLoader(normalization: settings.data.normalize ?? .none)
+        single.load(data.test, range: 0..<1)
+        _ = model.forward(single.images, phase: .inference)
+        var best = Double.infinity
+        for _ in 0..<200 { best = min(best, time { _ = model.forward(single.images, phase: .inference) }) }
+        return InferenceResult(imagesPerSecond: Double(batches * batch) / seconds, singleImageMilliseconds: best * 1e3)
+    }
+
+    /// Multiply-adds per image of the conv and dense layers: forward, plus (training) the
+    /// weight gradient and the input gradient (skipped for the first trainable layer).
+    static func multiplyAccumulates(_ model: Sequential, training: Bool) -> Int {
+        var total = 0
+        var firstTrainable = true
+        for (index, layer) in model.layers.enumerated() {
+            let forward: Int
+            if let conv = layer as? Conv2D {
+                let output = model.shapes[index + 1]
+                forward = conv.filters * conv.inputChannels * conv.kernelHeight * conv.kernelWidth * output[1] * output[2]
+            } else if let dense = layer as? Dense {
+                forward = dense.inputFeatures * dense.outputFeatures
+            } else {
+                continue
+            }
+            total += forward
+            if training { total += forward + (firstTrainable ? 0 : forward) }
+            firstTrainable = false
+        }
+        return total
+    }
+
+    struct ConvolutionResult {
+        var forwardMilliseconds: Double
+        var trainingMilliseconds: Double
+        var forwardGigaflops: Double
+        var trainingGigaflops: Double
+    }
+
+    /// One Conv2D layer on input `[N, C, H, W]`: forward (inference) and forward + backward
+    /// (with the input gradient), best of `repetitions`.
+    static func convolution(batch: Int, channels: Int, height: Int, width: Int, filters: Int, kernel: Int,
+                            stride: Int, workspaceLimit: Int, repetitions: Int) -> ConvolutionResult {
+        var random = SeededRandom(seed: 1)
+        let layer = Conv2D(inputChannels: channels, filters: filters, kernelHeight: kernel, kernelWidth: kernel,
+                           strideHeight: stride, strideWidth: stride, workspaceLimit: workspaceLimit, random: &random)
+        let input = Tensor(shape: [batch, channels, height, width])
+        for i in 0..<input.count { input.data[i] = random.nextUniform() }
+        let outputGradient = Tensor(shape: [batch] + ((try? layer.outputShape(forInput: [channels, height, width])) ?? []))
+        outputGradient.fill(0.001)
+        var forward = Double.infinity, training = Double.infinity
+        for _ in 0..<repetitions {
+            forward = min(forward, time { _ = layer.forward(input, phase: .inference) })
+            training = min(training, time {
+                _ = layer.forward(input, phase: .training)
+                _ = layer.backward(outputGradient)
+            })
+        }
+        let macs = Double(batch * filters * channels * kernel * kernel * outputGradient.shape[2] * outputGradient.shape[3])
+        return ConvolutionResult(forwardMilliseconds: forward * 1e3, trainingMilliseconds: training * 1e3,
+                                 forwardGigaflops: 2 * macs / forward / 1e9, trainingGigaflops: 6 * macs / training / 1e9)
+    }
+
+    /// Peak resident memory of this process so far (getrusage ru_maxrss), in MB.
+    static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+
+    /// Wall-clock seconds of `body`.
+    static func time(_ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}
