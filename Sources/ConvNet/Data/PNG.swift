@@ -12,10 +12,11 @@ import Glibc
 ///   for every v = 257·k except k = 1, which is lost in libpng's 16-bit linear intermediate).
 /// - colour: Y = 0.2126·R + 0.7152·G + 0.0722·B computed by libpng on linear light
 ///   (or with the coefficients of the file's cHRM chunk), then sRGB-encoded;
-///   so pure red → ≈127, green → ≈220, blue → ≈76, and R = G = B = v → v.
+///   so pure red → 126, green → 219, blue → 76 (the exact sRGB curve gives 127, 220, 76;
+///   libpng approximates it with the power 2.2), and R = G = B = v → v.
 /// - alpha (grey+alpha, RGBA, palettes with tRNS): composited by libpng in linear light
 ///   onto a white page, so a transparent background reads as white (255), not black, and
-///   50%-transparent black reads ≈ 188.
+///   50%-transparent black reads 186–187 (linear ½, sRGB-encoded).
 /// - 16-bit files without gAMA/sRGB chunks are taken as sRGB-encoded like 8-bit ones
 ///   (`PNG_IMAGE_FLAG_16BIT_sRGB`): that is how image editors write them, whereas libpng's
 ///   default, linear, would decode a mid-grey 16-bit scan as 188 instead of 128. They are

@@ -41,13 +41,13 @@ final class PNGFileTests: XCTestCase {
 
     func testEmptyFile() {
         let path = directory + "/empty.png"
-        FileManager.default.createFile(atPath: path, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data()))
         assertReadError(path, message: "empty file")
     }
 
     func testTextFileNamedPNG() {
         let path = directory + "/notes.png"
-        FileManager.default.createFile(atPath: path, contents: Data("shopping list\n".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("shopping list\n".utf8)))
         assertReadError(path, message: "not a PNG file (it starts with text)")
     }
 
