@@ -59,8 +59,8 @@ final class PNGDecodingTests: XCTestCase {
                                  samples: samples, interlaced: interlaced)
                 let image = try PNG.decode(png.encoded(), name: "ga.png")
                 for (pixel, item) in zip(image.pixels, pixelCases) {
-                    let linear = Sample.linear(item.gray) * item.alpha + (1 - item.alpha)
-                    XCTAssertEqual(Double(pixel), Sample.encoded(linear), accuracy: item.alpha == 0.5 ? 3 : 1,
+                    let linear = LuminanceReference.linear(item.gray) * item.alpha + (1 - item.alpha)
+                    XCTAssertEqual(Double(pixel), LuminanceReference.encoded(linear), accuracy: item.alpha == 0.5 ? 3 : 1,
                                    "grey \(item.gray) alpha \(item.alpha), \(bitDepth)-bit, interlaced \(interlaced)")
                 }
             }
@@ -73,7 +73,7 @@ final class PNGDecodingTests: XCTestCase {
             for bitDepth in [8, 16] {
                 for interlaced in [false, true] {
                     let maximum = Double((1 << bitDepth) - 1)
-                    let pixelCases = (0..<width * height).map { Sample.colors[$0 % Sample.colors.count] }
+                    let pixelCases = (0..<width * height).map { LuminanceReference.colors[$0 % LuminanceReference.colors.count] }
                     let samples = pixelCases.flatMap { color -> [UInt16] in
                         let channels = [color.red, color.green, color.blue] + (colorType == .rgba ? [color.alpha] : [])
                         return channels.map { UInt16(($0 * maximum).rounded()) }
@@ -83,7 +83,7 @@ final class PNGDecodingTests: XCTestCase {
                     let image = try PNG.decode(png.encoded(), name: "color.png")
                     for (pixel, color) in zip(image.pixels, pixelCases) {
                         let alpha = colorType == .rgba ? color.alpha : 1
-                        XCTAssertEqual(Double(pixel), Sample.luminance(color, alpha: alpha), accuracy: 2,
+                        XCTAssertEqual(Double(pixel), LuminanceReference.luminance(color, alpha: alpha), accuracy: 2,
                                        "\(color) \(colorType) \(bitDepth)-bit, interlaced \(interlaced)")
                     }
                 }
@@ -93,7 +93,7 @@ final class PNGDecodingTests: XCTestCase {
 
     /// Palettes of every bit depth, with and without tRNS (which makes entries transparent).
     func testPaletteWithAndWithoutTransparency() throws {
-        let entries = Sample.colors
+        let entries = LuminanceReference.colors
         for bitDepth in [1, 2, 4, 8] {
             let used = min(entries.count, 1 << bitDepth)
             let palette = entries[0..<used].map {
@@ -110,7 +110,7 @@ final class PNGDecodingTests: XCTestCase {
                     for (pixel, index) in zip(image.pixels, indices) {
                         let color = entries[Int(index)]
                         let alpha = withTransparency ? Double(alphas[Int(index)]) / 255 : 1
-                        XCTAssertEqual(Double(pixel), Sample.luminance(color, alpha: alpha), accuracy: 2,
+                        XCTAssertEqual(Double(pixel), LuminanceReference.luminance(color, alpha: alpha), accuracy: 2,
                                        "\(color) \(bitDepth)-bit palette, tRNS \(withTransparency), interlaced \(interlaced)")
                     }
                 }
@@ -159,7 +159,7 @@ final class PNGDecodingTests: XCTestCase {
 }
 
 /// Colours in [0, 1] and the luminance the decoder should give them, from the sRGB definition.
-enum Sample {
+enum LuminanceReference {
     struct Color: CustomStringConvertible {
         var red: Double, green: Double, blue: Double, alpha: Double
         var description: String { "rgba(\(red), \(green), \(blue), \(alpha))" }
