@@ -1,0 +1,149 @@
+import CPNG
+import Glibc
+
+/// PNG decoding and encoding through libpng's simplified `png_image_*` API.
+///
+/// Only the simplified API is used: it reports errors in `png_image.message` and returns,
+/// whereas libpng's classic API reports them with `longjmp`, which a Swift caller cannot
+/// survive. Every colour type, bit depth and interlacing decodes to 8-bit luminance
+/// (`GrayImage`, sRGB-encoded like the 8-bit samples of a typical PNG):
+/// - grey: 1/2/4-bit values are scaled to 0…255 by bit replication (4-bit v → 17·v);
+///   8-bit values are unchanged; 16-bit values become v / 257 within 1.25 levels (exactly
+///   for every v = 257·k except k = 1, which is lost in libpng's 16-bit linear intermediate).
+/// - colour: Y = 0.2126·R + 0.7152·G + 0.0722·B computed by libpng on linear light
+///   (or with the coefficients of the file's cHRM chunk), then sRGB-encoded;
+///   so pure red → 126, green → 219, blue → 76 (the exact sRGB curve gives 127, 220, 76;
+///   libpng approximates it with the power 2.2), and R = G = B = v → v.
+/// - alpha (grey+alpha, RGBA, palettes with tRNS): composited by libpng in linear light
+///   onto a white page, so a transparent background reads as white (255), not black, and
+///   50%-transparent black reads 186–187 (linear ½, sRGB-encoded).
+/// - 16-bit files without gAMA/sRGB chunks are taken as sRGB-encoded like 8-bit ones
+///   (`PNG_IMAGE_FLAG_16BIT_sRGB`): that is how image editors write them, whereas libpng's
+///   default, linear, would decode a mid-grey 16-bit scan as 188 instead of 128. They are
+///   read through libpng's linear format and converted here (see `finishSixteenBit`).
+public enum PNG {
+    /// The largest width or height `decode` accepts (and `encode` writes), in pixels.
+    /// Checked from the header before anything is allocated, so a hostile or broken file
+    /// claiming 100000×100000 pixels costs nothing; 16384² bytes is 256 MiB of luminance.
+    public static let maximumDimension = 16384
+
+    /// Decodes a PNG held in memory to 8-bit luminance; see the type's documentation for
+    /// how colour, bit depth and transparency are converted.
+    ///
+    /// - Parameters:
+    ///   - bytes: the whole PNG file.
+    ///   - name: the file name or other label used in errors.
+    /// - Throws: `ImageError` when `bytes` is empty, is not a PNG (with a hint when it is a
+    ///   JPEG, GIF, text, …), is truncated or corrupt (with libpng's message), or has a side
+    ///   of 0 or larger than `maximumDimension`.
+    public static func decode(_ bytes: [UInt8], name: String) throws(ImageError) -> GrayImage {
+        func failure(_ message: String) -> ImageError { ImageError(file: name, message: message) }
+        guard !bytes.isEmpty else { throw failure("empty file") }
+        guard FileSignature.isPNG(bytes) else { throw failure(FileSignature.rejection(of: bytes)) }
+
+        var image = png_image()
+        image.version = convnet_png_image_version()
+        defer { png_image_free(&image) }
+        let begun = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+        guard begun != 0 else { throw failure("truncated or corrupt PNG: \(libpngMessage(image))") }
+
+        let width = Int(image.width), height = Int(image.height)
+        guard width > 0, height > 0, width <= maximumDimension, height <= maximumDimension else {
+            throw failure("image is \(width)×\(height) pixels; the limit is \(maximumDimension) on a side")
+        }
+        image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
+        let pixels: [UInt8]
+        if image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0 {
+            pixels = try finishSixteenBit(&image, name: name)
+        } else {
+            image.format = UInt32(PNG_FORMAT_GRAY)
+            // For grey output libpng composites onto the background's green channel (sRGB).
+            var white = png_color(red: 255, green: 255, blue: 255)
+            var gray = [UInt8](repeating: 0, count: width * height)
+            let finished = gray.withUnsafeMutableBytes {
+                png_image_finish_read(&image, &white, $0.baseAddress, Int32(width), nil)
+            }
+            guard finished != 0 else { throw failure("truncated or corrupt PNG: \(libpngMessage(image))") }
+            pixels = gray
+        }
+        return GrayImage(width: width, height: height, pixels: pixels)
+    }
+
+    /// Finishes reading a 16-bit PNG as linear luminance with premultiplied alpha, then
+    /// composites onto white and encodes to 8 bits here: Y = Yα + (1 − α), out = 255·Y^(1/2.2).
+    ///
+    /// libpng 1.6's own 16-bit to 8-bit path scrambles the pixels of interlaced files
+    /// (`png_image_finish_read` to any 8-bit format, checked against 1.6.39); its linear
+    /// formats read them correctly. libpng decodes sRGB-flagged samples to linear with the
+    /// power 2.2 (its `PNG_GAMMA_sRGB`), so encoding with 1/2.2 gives a 16-bit grey v·257
+    /// back as v, within one level at the darkest values where 16-bit linear light is coarse.
+    private static func finishSixteenBit(_ image: inout png_image, name: String) throws(ImageError) -> [UInt8] {
+        image.format = UInt32(PNG_FORMAT_LINEAR_Y_ALPHA)
+        let count = Int(image.width) * Int(image.height)
+        // [H, W, 2]: premultiplied linear luminance Y·α, then α, each 0…65535.
+        var luminanceAlpha = [UInt16](repeating: 0, count: 2 * count)
+        let finished = luminanceAlpha.withUnsafeMutableBytes {
+            png_image_finish_read(&image, nil, $0.baseAddress, Int32(convnet_png_row_stride(&image)), nil)
+        }
+        guard finished != 0 else {
+            throw ImageError(file: name, message: "truncated or corrupt PNG: \(libpngMessage(image))")
+        }
+        let encode = linearToEncoded
+        return luminanceAlpha.withUnsafeBufferPointer { samples in
+            [UInt8](unsafeUninitializedCapacity: count) { pixels, initialized in
+                for index in 0..<count {
+                    let premultiplied = Int(samples[2 * index]), alpha = Int(samples[2 * index + 1])
+                    pixels[index] = encode[min(65535, premultiplied + 65535 - alpha)]
+                }
+                initialized = count
+            }
+        }
+    }
+
+    /// 16-bit linear light L to 8 bits: round(255 · (L / 65535)^(1/2.2)), all 65536 values.
+    private static let linearToEncoded: [UInt8] = (0...65535).map {
+        UInt8((255 * pow(Double($0) / 65535, 1 / 2.2)).rounded())
+    }
+
+    /// Encodes `image` as an 8-bit greyscale PNG (with an sRGB chunk), the bytes of a whole file.
+    ///
+    /// - Throws: `ImageError` when a side is 0 or larger than `maximumDimension`, or libpng fails.
+    public static func encode(_ image: GrayImage) throws(ImageError) -> [UInt8] {
+        func failure(_ message: String) -> ImageError { ImageError(file: "PNG encoder", message: message) }
+        guard image.width > 0, image.height > 0,
+              image.width <= maximumDimension, image.height <= maximumDimension else {
+            throw failure("image is \(image.width)×\(image.height) pixels; "
+                          + "a PNG side must be 1 to \(maximumDimension)")
+        }
+        var png = png_image()
+        png.version = convnet_png_image_version()
+        png.width = UInt32(image.width)
+        png.height = UInt32(image.height)
+        png.format = UInt32(PNG_FORMAT_GRAY)
+        defer { png_image_free(&png) }
+        // The first call, with no output buffer, only measures the compressed size.
+        var size: png_alloc_size_t = 0
+        let measured = image.pixels.withUnsafeBytes {
+            png_image_write_to_memory(&png, nil, &size, 0, $0.baseAddress, Int32(image.width), nil)
+        }
+        guard measured != 0 else { throw failure("libpng could not encode: \(libpngMessage(png))") }
+        var output = [UInt8](repeating: 0, count: Int(size))
+        let written = output.withUnsafeMutableBytes { outputBytes in
+            image.pixels.withUnsafeBytes {
+                png_image_write_to_memory(&png, outputBytes.baseAddress, &size, 0,
+                                          $0.baseAddress, Int32(image.width), nil)
+            }
+        }
+        guard written != 0 else { throw failure("libpng could not encode: \(libpngMessage(png))") }
+        output.removeLast(output.count - Int(size))
+        return output
+    }
+
+    /// libpng's NUL-terminated `message` (a `char[64]` imported as a tuple) as a String.
+    static func libpngMessage(_ image: png_image) -> String {
+        withUnsafeBytes(of: image.message) { raw in
+            let text = raw.prefix { $0 != 0 }
+            return text.isEmpty ? "unknown libpng error" : String(decoding: text, as: UTF8.self)
+        }
+    }
+}

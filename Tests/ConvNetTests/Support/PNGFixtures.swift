@@ -1,0 +1,115 @@
+import CZlib
+
+/// A minimal PNG writer for test fixtures, independent of libpng, so the decoder can be fed
+/// files libpng's simplified writer cannot produce: 1/2/4/16-bit grey, palettes with tRNS,
+/// grey+alpha, and Adam7 interlacing.
+///
+/// Layout (PNG specification): the 8-byte signature, then chunks of
+/// `length (4, big-endian) · type (4) · data · CRC-32 of type+data (4)`:
+/// IHDR, optional PLTE and tRNS, one IDAT holding the zlib-compressed scanlines
+/// (each preceded by filter type 0), IEND.
+struct RawPNG {
+    /// PNG colour types.
+    enum ColorType: UInt8 {
+        case gray = 0, rgb = 2, palette = 3, grayAlpha = 4, rgba = 6
+
+        /// Samples per pixel.
+        var channels: Int {
+            switch self {
+            case .gray, .palette: return 1
+            case .grayAlpha: return 2
+            case .rgb: return 3
+            case .rgba: return 4
+            }
+        }
+    }
+
+    var width: Int
+    var height: Int
+    var colorType: ColorType
+    var bitDepth: Int
+    /// `[H, W, channels]` samples, each in 0..<2^bitDepth (palette indices for `.palette`).
+    var samples: [UInt16]
+    var interlaced = false
+    /// Palette entries (r, g, b) for `.palette`.
+    var palette: [(UInt8, UInt8, UInt8)] = []
+    /// The tRNS chunk's data, written as given when not empty.
+    var transparency: [UInt8] = []
+
+    /// The complete file.
+    func encoded() -> [UInt8] {
+        precondition(samples.count == width * height * colorType.channels, "sample count")
+        var file: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        var header = RawPNG.bigEndian(UInt32(width)) + RawPNG.bigEndian(UInt32(height))
+        header += [UInt8(bitDepth), colorType.rawValue, 0, 0, interlaced ? 1 : 0]
+        file += RawPNG.chunk("IHDR", header)
+        if !palette.isEmpty { file += RawPNG.chunk("PLTE", palette.flatMap { [$0.0, $0.1, $0.2] }) }
+        if !transparency.isEmpty { file += RawPNG.chunk("tRNS", transparency) }
+        file += RawPNG.chunk("IDAT", RawPNG.zlibCompress(scanlines()))
+        file += RawPNG.chunk("IEND", [])
+        return file
+    }
+
+    /// The uncompressed image data: every row of every pass, each preceded by filter byte 0.
+    func scanlines() -> [UInt8] {
+        // Adam7 passes as (first row, first column, row step, column step).
+        let passes = interlaced
+            ? [(0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1)]
+            : [(0, 0, 1, 1)]
+        var data: [UInt8] = []
+        for (firstRow, firstColumn, rowStep, columnStep) in passes {
+            let rows = Array(stride(from: firstRow, to: height, by: rowStep))
+            let columns = Array(stride(from: firstColumn, to: width, by: columnStep))
+            if rows.isEmpty || columns.isEmpty { continue }
+            for row in rows {
+                data.append(0)
+                data += packedRow(row: row, columns: columns)
+            }
+        }
+        return data
+    }
+
+    /// The samples of `columns` in `row`, packed MSB-first for depths below 8, big-endian for 16.
+    private func packedRow(row: Int, columns: [Int]) -> [UInt8] {
+        let channels = colorType.channels
+        var rowSamples: [UInt16] = []
+        for column in columns {
+            let start = (row * width + column) * channels
+            rowSamples += samples[start..<start + channels]
+        }
+        if bitDepth == 16 { return rowSamples.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] } }
+        if bitDepth == 8 { return rowSamples.map { UInt8($0) } }
+        var bytes = [UInt8](repeating: 0, count: (rowSamples.count * bitDepth + 7) / 8)
+        for (index, sample) in rowSamples.enumerated() {
+            let bit = index * bitDepth
+            bytes[bit / 8] |= UInt8(sample) << (8 - bitDepth - bit % 8)
+        }
+        return bytes
+    }
+
+    /// `length · type · data · CRC-32(type + data)`.
+    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+        let typeAndData = Array(type.utf8) + data
+        return bigEndian(UInt32(data.count)) + typeAndData + bigEndian(crc(typeAndData))
+    }
+
+    /// zlib's CRC-32, the checksum PNG chunks carry.
+    static func crc(_ bytes: [UInt8]) -> UInt32 {
+        UInt32(bytes.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) })
+    }
+
+    /// A zlib stream of `bytes` (zlib's `compress2` at level 9).
+    static func zlibCompress(_ bytes: [UInt8]) -> [UInt8] {
+        var size = compressBound(uLong(bytes.count))
+        var output = [UInt8](repeating: 0, count: Int(size))
+        let status = output.withUnsafeMutableBufferPointer { destination in
+            bytes.withUnsafeBufferPointer { compress2(destination.baseAddress, &size, $0.baseAddress, uLong($0.count), 9) }
+        }
+        precondition(status == Z_OK, "compress2 failed: \(status)")
+        return Array(output[0..<Int(size)])
+    }
+
+    static func bigEndian(_ value: UInt32) -> [UInt8] {
+        [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
+    }
+}
