@@ -94,7 +94,11 @@ public struct Checkpoint {
 
     /// Writes the checkpoint to `path` atomically (see `writeFileAtomically`).
     public func write(to path: String) throws(CheckpointError) {
-        try writeFileAtomically(encoded(), to: path)
+        do {
+            try writeFileAtomically(encoded(), to: path)
+        } catch {
+            throw CheckpointError(file: path, "cannot write the checkpoint: \(error.message) (the previous file, if any, is unchanged)")
+        }
     }
 
     /// Reads and validates a checkpoint: the safetensors structure, the format and its

@@ -285,7 +285,7 @@ public final class Trainer {
     private func saveEpoch(_ metrics: EpochMetrics) throws(TrainingError) {
         let state = trainingCheckpoint()
         let settings = configuration.checkpoint
-        do {
+        do throws(CheckpointError) {
             try state.write(to: path("last.safetensors"))
             try Checkpoint(model: model, classNames: data.classNames, normalization: normalization,
                            configuration: configuration.jsonString(), epoch: epoch).write(to: path("model.safetensors"))
@@ -296,7 +296,11 @@ public final class Trainer {
             }
             metricsRows.append(Trainer.metricsRow(metrics))
             let csv = ([Trainer.metricsHeader] + metricsRows).joined(separator: "\n") + "\n"
-            try writeFileAtomically(Array(csv.utf8), to: path("metrics.csv"))
+            do throws(DataError) {
+                try writeFileAtomically(Array(csv.utf8), to: path("metrics.csv"))
+            } catch {
+                throw CheckpointError(file: error.file, "cannot write the metrics: \(error.message)")
+            }
         } catch {
             throw .checkpoint(error)
         }

@@ -116,7 +116,7 @@ final class CheckpointTests: XCTestCase {
         let (_, checkpoint) = try makeCheckpoint(training: false)
         try checkpoint.write(to: path)
         let before = FileManager.default.contents(atPath: path)
-        assertThrows("\(directory)/missing/model.safetensors: cannot write here", contains: true) {
+        assertThrows("\(directory)/missing/model.safetensors: cannot write the checkpoint: no such directory (the previous file, if any, is unchanged)") {
             try checkpoint.write(to: directory + "/missing/model.safetensors")
         }
         XCTAssertEqual(FileManager.default.contents(atPath: path), before)

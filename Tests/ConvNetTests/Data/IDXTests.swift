@@ -36,7 +36,7 @@ final class IDXTests: XCTestCase {
         let good = idxBytes(dimensions: [2, 3, 3], values: [UInt8](repeating: 7, count: 18))
 
         assertThrows("\(directory)/missing: no such file") { try IDXArray.read(contentsOf: directory + "/missing", dimensionCount: 3) }
-        assertThrows("\(directory): is a directory, expected a file") { try IDXArray.read(contentsOf: directory, dimensionCount: 3) }
+        assertThrows("\(directory): is a directory") { try IDXArray.read(contentsOf: directory, dimensionCount: 3) }
         let empty = path("empty", [])
         assertThrows("\(empty): is empty, expected an IDX file") { try IDXArray.read(contentsOf: empty, dimensionCount: 3) }
         // An images file where labels are expected: the magic number says 3 dimensions.

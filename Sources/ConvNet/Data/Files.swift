@@ -31,7 +31,7 @@ public func readFileBytes(_ path: String, limit: Int) throws(DataError) -> [UInt
     defer { close(descriptor) }
     var status = stat()
     guard fstat(descriptor, &status) == 0 else { throw DataError(file: path, describeErrno(errno)) }
-    if (status.st_mode & S_IFMT) == S_IFDIR { throw DataError(file: path, "is a directory, expected a file") }
+    if (status.st_mode & S_IFMT) == S_IFDIR { throw DataError(file: path, "is a directory") }
     guard (status.st_mode & S_IFMT) == S_IFREG else { throw DataError(file: path, "is not a regular file") }
     let size = Int(status.st_size)
     guard size <= limit else {
@@ -57,13 +57,53 @@ public func readFileBytes(_ path: String, limit: Int) throws(DataError) -> [UInt
     return bytes
 }
 
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory is
+/// written, flushed to disk (fsync) and renamed over `path`, then the directory is
+/// synced. A crash or a full disk at any moment leaves either the old file or the
+/// new one, never a partial file.
+public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws(DataError) {
+    let directory = parentDirectory(of: path)
+    let temporary = "\(directory)/.\(lastPathComponent(path)).tmp-\(getpid())"
+    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else {
+        throw DataError(file: path, errno == ENOENT ? "no such directory" : describeErrno(errno))
+    }
+    var failure: Int32 = 0
+    bytes.withUnsafeBytes { raw in
+        var written = 0
+        while written < raw.count {
+            let result = write(descriptor, raw.baseAddress! + written, raw.count - written)
+            if result < 0 {
+                if errno == EINTR { continue }
+                failure = errno
+                return
+            }
+            written += result
+        }
+    }
+    if failure == 0 && fsync(descriptor) != 0 { failure = errno }
+    if close(descriptor) != 0 && failure == 0 { failure = errno }
+    if failure == 0 && rename(temporary, path) != 0 { failure = errno }
+    guard failure == 0 else {
+        unlink(temporary)
+        throw DataError(file: path, describeErrno(failure))
+    }
+    let directoryDescriptor = open(directory, O_RDONLY | O_CLOEXEC)
+    if directoryDescriptor >= 0 {
+        fsync(directoryDescriptor)
+        close(directoryDescriptor)
+    }
+}
+
 /// A user-facing phrase for an `open`/`stat` error number.
 func describeErrno(_ code: Int32) -> String {
     switch code {
     case ENOENT: return "no such file"
     case EACCES, EPERM: return "permission denied"
-    case EISDIR: return "is a directory, expected a file"
+    case EISDIR: return "is a directory"
     case ENOTDIR: return "a parent of this path is not a directory"
+    case ENOSPC: return "the disk is full"
+    case EROFS: return "the file system is read-only"
     default: return String(cString: strerror(code))
     }
 }
