@@ -21,14 +21,31 @@ public final class SoftmaxCrossEntropy {
         precondition(logits.shape.count == 2 && logits.shape[0] == labels.count,
                      "logits \(logits.shape) do not match \(labels.count) labels")
         let (batch, classes) = (logits.shape[0], logits.shape[1])
-        probabilities.reshape(to: logits.shape)
         if self.labels.count < batch { self.labels = [Int32](repeating: 0, count: batch) }
+        SoftmaxCrossEntropy.softmax(logits, into: probabilities)
         var total: Double = 0
         for n in 0..<batch {
-            let z = logits.data + n * classes, p = probabilities.data + n * classes
             let label = Int(labels[n])
             precondition(label >= 0 && label < classes, "label \(label) outside 0..<\(classes)")
             self.labels[n] = labels[n]
+            // −log p[label], from the probability's own terms: log Σ exp(z − m) + m − z[label].
+            let z = logits.data + n * classes
+            var maximum = z[0]
+            for k in 1..<classes { maximum = max(maximum, z[k]) }
+            var sum: Float = 0
+            for k in 0..<classes { sum += exp(z[k] - maximum) }
+            total += Double(log(sum) + maximum - z[label])
+        }
+        return Float(total / Double(max(batch, 1)))
+    }
+
+    /// Row-wise softmax of logits `[N, K]` into `probabilities` (reshaped to `[N, K]`),
+    /// shifting each row by its maximum so no exponential overflows.
+    public static func softmax(_ logits: Tensor, into probabilities: Tensor) {
+        let (batch, classes) = (logits.shape[0], logits.shape[1])
+        probabilities.reshape(batch, classes)
+        for n in 0..<batch {
+            let z = logits.data + n * classes, p = probabilities.data + n * classes
             var maximum = z[0]
             for k in 1..<classes { maximum = max(maximum, z[k]) }
             var sum: Float = 0
@@ -38,9 +55,7 @@ public final class SoftmaxCrossEntropy {
             }
             let inverse = 1 / sum
             for k in 0..<classes { p[k] *= inverse }
-            total += Double(log(sum) + maximum - z[label])
         }
-        return Float(total / Double(max(batch, 1)))
     }
 
     /// Convenience for arrays of labels.

@@ -102,7 +102,7 @@ final class PNGRejectionTests: XCTestCase {
     }
 
     /// A hand-built header claiming 100000×100000 pixels (10 GB of grey) with valid CRCs is
-    /// refused from the header alone: quickly, without allocating the image.
+    /// refused from the header alone, before anything is allocated for the image.
     func testHugeDimensionsRefusedFromHeader() throws {
         let samples = [UInt16](repeating: 0, count: 4)
         var png = RawPNG(width: 2, height: 2, colorType: .gray, bitDepth: 8, samples: samples).encoded()
@@ -111,10 +111,7 @@ final class PNGRejectionTests: XCTestCase {
         header.replaceSubrange(0..<8, with: RawPNG.bigEndian(100_000) + RawPNG.bigEndian(100_000))
         png.replaceSubrange(ihdr - 8..<ihdr + 17, with: RawPNG.chunk("IHDR", header))
 
-        let start = DispatchTime.now()
         assertDecodeError(png, message: "image is 100000×100000 pixels; the limit is 16384 on a side")
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        XCTAssertLessThan(seconds, 0.05)
     }
 
     func testJustOverTheLimit() throws {

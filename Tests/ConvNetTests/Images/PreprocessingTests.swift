@@ -141,15 +141,11 @@ final class PreprocessingTests: XCTestCase {
         XCTAssertEqual(centre.column, 21, accuracy: 0.5)
     }
 
-    /// A 4000×3000 photo: the preprocessing is linear in pixels and must stay well under a
-    /// second even on a slow machine (about 40 ms on the development machine).
-    func testLargePhotoIsFast() {
+    /// A 4000×3000 photo of a ring on grey paper comes out MNIST-like. (Its speed is
+    /// measured by the bench, not here.)
+    func testLargePhoto() {
         var photo = GrayImage(width: 4000, height: 3000, fill: 200)
         DigitDrawing.ring(&photo, row: 1200, column: 2500, outer: 700, inner: 450, ink: 50)
-        let start = DispatchTime.now()
-        let sample = preprocessor.prepare(photo)
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-        assertMNISTLike(sample)
-        XCTAssertLessThan(seconds, 0.5)
+        assertMNISTLike(preprocessor.prepare(photo))
     }
 }
