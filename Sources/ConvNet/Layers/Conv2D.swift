@@ -33,6 +33,10 @@ public final class Conv2D: Layer {
     public let bias: Parameter?
     /// Upper bound in bytes on the column workspace (one image's columns always fit).
     public var workspaceLimit: Int
+
+    /// 1 MB: on LeNet, recomputing each image's columns in backward while they are hot
+    /// in cache beats keeping the whole batch's (8 MB) from forward, by about 10%.
+    public static let defaultWorkspaceLimit = 1 << 20
     /// When false, backward skips dX (the first layer of a network needs no input gradient).
     public var computesInputGradient = true
     /// When true the layer also applies ReLU, `y = max(0, conv + b)`, and backward masks
@@ -73,7 +77,7 @@ public final class Conv2D: Layer {
                 kernelHeight: Int, kernelWidth: Int,
                 strideHeight: Int = 1, strideWidth: Int = 1,
                 paddingHeight: Int = 0, paddingWidth: Int = 0,
-                bias: Bool = true, workspaceLimit: Int = 32 << 20,
+                bias: Bool = true, workspaceLimit: Int = Conv2D.defaultWorkspaceLimit,
                 random: inout SeededRandom) {
         precondition(inputChannels > 0 && filters > 0 && kernelHeight > 0 && kernelWidth > 0
                      && strideHeight > 0 && strideWidth > 0 && paddingHeight >= 0 && paddingWidth >= 0)
@@ -238,14 +242,19 @@ public final class Conv2D: Layer {
             if !retained { im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: spatial) }
             var gradient = UnsafePointer(outputGradient.data + image * filters * spatial)
             if appliesReLU {
-                // The fused ReLU's backward: dY ⊙ [y > 0].
+                // The fused ReLU's backward, dY ⊙ [y > 0], and db += Σ of each row in the same pass.
                 let (y, masked) = (output.data + image * filters * spatial, workspace.maskedGradient.data)
-                for i in 0..<(filters * spatial) { masked[i] = y[i] > 0 ? gradient[i] : 0 }
+                for filter in 0..<filters {
+                    let offset = filter * spatial
+                    let rowSum = maskByPositive(gradient + offset, where: y + offset, into: masked + offset, count: spatial)
+                    biasGradient?[filter] += rowSum
+                }
                 gradient = UnsafePointer(masked)
+            } else if let biasGradient {
+                addRowSums(of: gradient, rows: filters, columns: spatial, into: biasGradient)
             }
             // dW [F, C·KH·KW] += dY [F, OH·OW] · colsᵀ
             BLAS.gemm(transposeB: true, m: filters, n: rows, k: spatial, a: gradient, b: columns, beta: 1, c: weightGradient)
-            if let biasGradient { addRowSums(of: gradient, rows: filters, columns: spatial, into: biasGradient) }
             guard computesInputGradient else { continue }
             // dCols [C·KH·KW, OH·OW] = Wᵀ · dY, written over the columns (no longer needed).
             BLAS.gemm(transposeA: true, m: rows, n: spatial, k: filters, a: weight.value.data, b: gradient, c: columns)
@@ -262,7 +271,7 @@ public final class Conv2D: Layer {
         let range = partition(weight.gradient.count, worker: worker, of: Parallelism.threads)
         for other in 1..<backwardWorkers {
             let source = workspaces[other].weightGradient.data
-            for i in range { destination[i] += source[i] }
+            addFloats(from: source + range.lowerBound, into: destination + range.lowerBound, count: range.count)
         }
         if worker == 0, let bias {
             for other in 1..<backwardWorkers {
@@ -289,23 +298,4 @@ public final class Conv2D: Layer {
 @inline(__always)
 func addRowSums(of matrix: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
     for row in 0..<rows { sums[row] += sum(matrix + row * columns, count: columns) }
-}
-
-/// Σ values[0..<count], with 16 independent partial sums so the additions vectorise
-/// (a single running total is one long dependency chain, about 4× slower).
-@inline(__always)
-func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
-    var partial = SIMD16<Float>()
-    var i = 0
-    let raw = UnsafeRawPointer(values)
-    while i + 16 <= count {
-        partial += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-        i += 16
-    }
-    var total = partial.sum()
-    while i < count {
-        total += values[i]
-        i += 1
-    }
-    return total
 }

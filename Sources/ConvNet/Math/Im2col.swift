@@ -58,7 +58,7 @@ public func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometr
                 for outputRow in rows {
                     let destination = destinationRow + (outputRow - rows.lowerBound) * outputWidth
                     let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow
-                    // Plain loops, not memcpy/memset: rows are often a few floats long (8 in LeNet's conv2).
+                    // Inline copies, not memcpy/memset: rows are often a few floats long (8 in LeNet's conv2).
                     guard inputRow >= 0 && inputRow < g.height, first < end else {
                         for outputColumn in 0..<outputWidth { destination[outputColumn] = 0 }
                         continue
@@ -67,7 +67,7 @@ public func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometr
                     for outputColumn in end..<outputWidth { destination[outputColumn] = 0 }
                     let source = plane + inputRow * g.width + kernelColumn - g.paddingWidth
                     if g.strideWidth == 1 {
-                        for outputColumn in first..<end { destination[outputColumn] = source[outputColumn] }
+                        copyFloats(from: source + first, to: destination + first, count: end - first)
                     } else {
                         let step = g.strideWidth
                         for outputColumn in first..<end {
@@ -106,7 +106,7 @@ public func col2im(_ columns: UnsafePointer<Float>, rowStride: Int, geometry g: 
                         let source = sourceRow + outputRow * outputWidth
                         let destination = plane + inputRow * g.width + kernelColumn - g.paddingWidth
                         if g.strideWidth == 1 {
-                            for outputColumn in first..<end { destination[outputColumn] += source[outputColumn] }
+                            addFloats(from: source + first, into: destination + first, count: end - first)
                         } else {
                             let step = g.strideWidth
                             for outputColumn in first..<end { destination[outputColumn * step] += source[outputColumn] }

@@ -23,7 +23,7 @@ public final class Sequential {
     /// input shape does not fit, or that would take the model over `parameterLimit`
     /// parameters (checked before anything is allocated). With `fuseReLU`, a ReLU
     /// right after a convolution is computed inside the convolution (same results).
-    public init(_ description: ModelDescription, seed: UInt64, workspaceLimit: Int = 32 << 20,
+    public init(_ description: ModelDescription, seed: UInt64, workspaceLimit: Int = Conv2D.defaultWorkspaceLimit,
                 parameterLimit: Int = 1 << 28, fuseReLU: Bool = true) throws(ModelError) {
         self.description = description
         var random = SeededRandom(seed: seed)

@@ -1,0 +1,77 @@
+/// Element-wise loops written with explicit SIMD, for the passes around the GEMMs.
+/// Plain loops over `UnsafePointer`s often stay scalar (possible aliasing, short rows,
+/// or a floating-point reduction the compiler may not reorder).
+
+/// Σ values[0..<count], with 16 independent partial sums so the additions vectorise
+/// (a single running total is one long dependency chain, about 4× slower).
+@inline(__always)
+func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+    var partial = SIMD16<Float>()
+    var i = 0
+    let raw = UnsafeRawPointer(values)
+    while i + 16 <= count {
+        partial += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    var total = partial.sum()
+    while i < count {
+        total += values[i]
+        i += 1
+    }
+    return total
+}
+
+/// destination[i] = source[i] for i < count (inline; rows are often a few floats long).
+@inline(__always)
+func copyFloats(from source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(destination)
+    while i + 8 <= count {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count {
+        destination[i] = source[i]
+        i += 1
+    }
+}
+
+/// destination[i] += source[i] for i < count.
+@inline(__always)
+func addFloats(from source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(destination)
+    while i + 8 <= count {
+        let sum = to.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            + from.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        to.storeBytes(of: sum, toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count {
+        destination[i] += source[i]
+        i += 1
+    }
+}
+
+/// output[i] = y[i] > 0 ? gradient[i] : 0 for i < count (ReLU's backward), returning Σ output[i].
+@inline(__always)
+func maskByPositive(_ gradient: UnsafePointer<Float>, where y: UnsafePointer<Float>,
+                    into output: UnsafeMutablePointer<Float>, count: Int) -> Float {
+    var i = 0
+    var partial = SIMD16<Float>()
+    let g = UnsafeRawPointer(gradient), values = UnsafeRawPointer(y), out = UnsafeMutableRawPointer(output)
+    while i + 16 <= count {
+        let kept = g.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            .replacing(with: 0, where: values.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) .<= 0)
+        out.storeBytes(of: kept, toByteOffset: i * 4, as: SIMD16<Float>.self)
+        partial += kept
+        i += 16
+    }
+    var total = partial.sum()
+    while i < count {
+        output[i] = y[i] > 0 ? gradient[i] : 0
+        total += output[i]
+        i += 1
+    }
+    return total
+}
