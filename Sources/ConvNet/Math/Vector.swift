@@ -1,10 +1,15 @@
 /// Element-wise loops written with explicit SIMD, for the passes around the GEMMs.
 /// Plain loops over `UnsafePointer`s often stay scalar (possible aliasing, short rows,
 /// or a floating-point reduction the compiler may not reorder).
+///
+/// They are `@_transparent`, not `@inline(__always)`: `swift run train` builds this module
+/// file by file (no whole-module optimisation in debug builds), where only transparent
+/// functions are inlined across files; im2col calls `copyFloats` once per 8-float row.
+/// Measured: the debug build went from 10–15% slower than release to within 4%.
 
 /// Σ values[0..<count], with 16 independent partial sums so the additions vectorise
 /// (a single running total is one long dependency chain, about 4× slower).
-@inline(__always)
+@_transparent
 func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
     var partial = SIMD16<Float>()
     var i = 0
@@ -22,7 +27,7 @@ func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
 }
 
 /// destination[i] = source[i] for i < count (inline; rows are often a few floats long).
-@inline(__always)
+@_transparent
 func copyFloats(from source: UnsafePointer<Float>, to destination: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(destination)
@@ -37,7 +42,7 @@ func copyFloats(from source: UnsafePointer<Float>, to destination: UnsafeMutable
 }
 
 /// destination[i] += source[i] for i < count.
-@inline(__always)
+@_transparent
 func addFloats(from source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(destination)
@@ -54,7 +59,7 @@ func addFloats(from source: UnsafePointer<Float>, into destination: UnsafeMutabl
 }
 
 /// output[i] = y[i] > 0 ? gradient[i] : 0 for i < count (ReLU's backward), returning Σ output[i].
-@inline(__always)
+@_transparent
 func maskByPositive(_ gradient: UnsafePointer<Float>, where y: UnsafePointer<Float>,
                     into output: UnsafeMutablePointer<Float>, count: Int) -> Float {
     var i = 0
