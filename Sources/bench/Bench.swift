@@ -22,12 +22,27 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Run only one part: sgemm, train, infer, conv, naive, memory.", valueName: "part"))
     var only: String?
 
-    @Option(help: ArgumentHelp("Conv2D workspace limit in MB.", valueName: "MB"))
-    var workspace = 32
+    @Option(help: ArgumentHelp("Conv2D workspace limit in MB (default: the library's, 1 MB).", valueName: "MB"))
+    var workspace: Int?
+
+    @Option(help: ArgumentHelp("Internal: run only the 227×227 conv layer on N images (forward, or forward+backward with --train) and print its time and peak memory.", valueName: "N"))
+    var isolatedConv: Int?
+
+    @Flag(help: "Internal: with --isolated-conv, run forward and backward.")
+    var train = false
 
     func run() throws {
         BLAS.threads = threads
         Parallelism.threads = threads
+        let workspaceBytes = workspace.map { $0 << 20 } ?? Conv2D.defaultWorkspaceLimit
+        if let isolatedConv {
+            let result = Measurements.convolution(batch: isolatedConv, channels: 3, height: 227, width: 227, filters: 96,
+                                                   kernel: 11, stride: 4, workspaceLimit: workspaceBytes,
+                                                   repetitions: quick ? 2 : 4, forwardOnly: !train)
+            print(String(format: "%.3f %.1f", train ? result.trainingMilliseconds : result.forwardMilliseconds,
+                         Measurements.peakResidentMegabytes()))
+            return
+        }
         let table = ResultTable()
         print("ConvNet bench: \(threads) thread\(threads == 1 ? "" : "s"), OpenBLAS core \(BLAS.coreName)\(quick ? ", quick" : "")")
         let want = { (part: String) in only == nil || only == part }
@@ -62,11 +77,28 @@ struct Bench: ParsableCommand {
             ]
             for (name, n, c, h, w, f, k, s) in shapes {
                 let result = Measurements.convolution(batch: n, channels: c, height: h, width: w, filters: f, kernel: k,
-                                                       stride: s, workspaceLimit: workspace << 20, repetitions: quick ? 3 : 10)
+                                                       stride: s, workspaceLimit: workspaceBytes, repetitions: quick ? 3 : 10)
                 table.add(name + " forward", value: String(format: "%.2f ms, %.1f GFLOP/s", result.forwardMilliseconds, result.forwardGigaflops),
                           share: result.forwardGigaflops / ceiling)
                 table.add(name + " fwd+bwd", value: String(format: "%.2f ms, %.1f GFLOP/s", result.trainingMilliseconds, result.trainingGigaflops),
                           share: result.trainingGigaflops / ceiling)
+            }
+        }
+        if want("naive") {
+            let (naive, fast) = Measurements.naiveVersusIm2col(channels: 3, size: 227, filters: 96, kernel: 11, stride: 4)
+            table.add("227×227 conv, 1 image: direct loop", value: String(format: "%.1f ms", naive * 1e3), share: nil)
+            table.add("227×227 conv, 1 image: im2col + SGEMM", value: String(format: "%.2f ms (%.0f× faster)", fast * 1e3, naive / fast), share: nil)
+        }
+        if want("memory") {
+            // Each in its own process, so each peak RSS is its own.
+            let batch = quick ? 16 : 64
+            for (label, arguments) in [
+                ("forward, workspace 1 MB", ["--isolated-conv", "\(batch)"]),
+                ("forward+backward, workspace 1 MB", ["--isolated-conv", "\(batch)", "--train"]),
+                ("forward+backward, workspace unbounded", ["--isolated-conv", "\(batch)", "--train", "--workspace", "100000"]),
+            ] {
+                let (milliseconds, megabytes) = try Measurements.runIsolated(arguments + ["--threads", "\(threads)"] + (quick ? ["--quick"] : []))
+                table.add("227×227 conv N=\(batch) \(label)", value: String(format: "%.0f ms, peak %.0f MB", milliseconds, megabytes), share: nil)
             }
         }
         table.add("peak memory (max RSS)", value: String(format: "%.0f MB", Measurements.peakResidentMegabytes()), share: nil)

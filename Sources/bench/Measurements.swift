@@ -120,25 +120,67 @@ enum Measurements {
     /// One Conv2D layer on input `[N, C, H, W]`: forward (inference) and forward + backward
     /// (with the input gradient), best of `repetitions`.
     static func convolution(batch: Int, channels: Int, height: Int, width: Int, filters: Int, kernel: Int,
-                            stride: Int, workspaceLimit: Int, repetitions: Int) -> ConvolutionResult {
+                            stride: Int, workspaceLimit: Int, repetitions: Int, forwardOnly: Bool = false) -> ConvolutionResult {
         var random = SeededRandom(seed: 1)
         let layer = Conv2D(inputChannels: channels, filters: filters, kernelHeight: kernel, kernelWidth: kernel,
                            strideHeight: stride, strideWidth: stride, workspaceLimit: workspaceLimit, random: &random)
         let input = Tensor(shape: [batch, channels, height, width])
         for i in 0..<input.count { input.data[i] = random.nextUniform() }
-        let outputGradient = Tensor(shape: [batch] + ((try? layer.outputShape(forInput: [channels, height, width])) ?? []))
+        let outputShape = [batch] + ((try? layer.outputShape(forInput: [channels, height, width])) ?? [])
+        let outputGradient = Tensor(shape: forwardOnly ? [0] : outputShape)
         outputGradient.fill(0.001)
         var forward = Double.infinity, training = Double.infinity
         for _ in 0..<repetitions {
             forward = min(forward, time { _ = layer.forward(input, phase: .inference) })
+            if forwardOnly { continue }
             training = min(training, time {
                 _ = layer.forward(input, phase: .training)
                 _ = layer.backward(outputGradient)
             })
         }
-        let macs = Double(batch * filters * channels * kernel * kernel * outputGradient.shape[2] * outputGradient.shape[3])
+        let macs = Double(batch * filters * channels * kernel * kernel * outputShape[2] * outputShape[3])
         return ConvolutionResult(forwardMilliseconds: forward * 1e3, trainingMilliseconds: training * 1e3,
                                  forwardGigaflops: 2 * macs / forward / 1e9, trainingGigaflops: 6 * macs / training / 1e9)
+    }
+
+    /// Seconds for the direct convolution loop and for Conv2D's forward (im2col + SGEMM)
+    /// on one image of the given shape (the naive loop runs once: it is slow).
+    static func naiveVersusIm2col(channels: Int, size: Int, filters: Int, kernel: Int, stride: Int) -> (naive: Double, im2col: Double) {
+        var random = SeededRandom(seed: 2)
+        let layer = Conv2D(inputChannels: channels, filters: filters, kernelHeight: kernel, kernelWidth: kernel,
+                           strideHeight: stride, strideWidth: stride, random: &random)
+        let input = Tensor(shape: [1, channels, size, size])
+        for i in 0..<input.count { input.data[i] = random.nextUniform() }
+        let g = ConvolutionGeometry(channels: channels, height: size, width: size, kernelHeight: kernel, kernelWidth: kernel,
+                                    strideHeight: stride, strideWidth: stride)
+        let output = Tensor(shape: [1, filters, g.outputHeight, g.outputWidth])
+        let naive = time {
+            directConvolution(input: input.data, batch: 1, geometry: g, weight: layer.weight.value.data,
+                              bias: layer.bias?.value.data, filters: filters, output: output.data)
+        }
+        _ = layer.forward(input, phase: .inference)
+        var fast = Double.infinity
+        for _ in 0..<10 { fast = min(fast, time { _ = layer.forward(input, phase: .inference) }) }
+        return (naive, fast)
+    }
+
+    /// Runs this bench executable with `arguments` (an `--isolated-conv` run) and reads
+    /// back its "milliseconds megabytes" line.
+    static func runIsolated(_ arguments: [String]) throws -> (Double, Double) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path) {
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        }
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let numbers = output.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard process.terminationStatus == 0, numbers.count == 2 else { return (.nan, .nan) }
+        return (numbers[0], numbers[1])
     }
 
     /// Peak resident memory of this process so far (getrusage ru_maxrss), in MB.

@@ -18,6 +18,18 @@ final class Conv2DTests: XCTestCase {
 
     override func tearDown() { Parallelism.threads = 1 }
 
+    /// The reference itself, by hand: x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], W = [[1, 0], [0, -1]], b = 10
+    /// gives y = [[1 − 5, 2 − 6], [4 − 8, 5 − 9]] + 10 = [[6, 6], [6, 6]]; with padding 1 and
+    /// stride 2 the windows' corners are (pad, 1), (pad, 3), (pad, 7), (5, 9), so
+    /// y = [[−1 + 10, −3 + 10], [−7 + 10, 5 − 9 + 10]].
+    func testDirectConvolutionByHand() {
+        let x: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9], w: [Float] = [1, 0, 0, -1]
+        XCTAssertEqual(naiveConvolution(input: x, inputShape: [1, 1, 3, 3], weight: w, bias: [10], filters: 1,
+                                        kernel: (2, 2), stride: (1, 1), padding: (0, 0)), [6, 6, 6, 6])
+        XCTAssertEqual(naiveConvolution(input: x, inputShape: [1, 1, 3, 3], weight: w, bias: [10], filters: 1,
+                                        kernel: (2, 2), stride: (2, 2), padding: (1, 1)), [9, 7, 3, 6])
+    }
+
     /// im2col + SGEMM against the direct convolution loop, with columns retained or not, on
     /// 1, 2 and 3 workers (3 splits batches unevenly, and splits rows when N < 3).
     func testForwardAgainstDirectConvolution() {

@@ -24,33 +24,16 @@ func assertClose(_ actual: [Float], _ expected: [Float], tolerance: Float = 1e-4
         file: file, line: line)
 }
 
-/// Direct convolution, the reference for im2col + GEMM:
-/// y[n,f,oh,ow] = b[f] + Σ_{c,kh,kw} W[f,c,kh,kw] · x[n,c,oh·SH−PH+kh, ow·SW−PW+kw] (zero outside).
+/// The library's direct convolution (`directConvolution`) on arrays: the reference for im2col + GEMM.
 func naiveConvolution(input x: [Float], inputShape: [Int], weight: [Float], bias: [Float]?,
                       filters: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)) -> [Float] {
-    let (batch, channels, height, width) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
-    let outputHeight = (height + 2 * padding.0 - kernel.0) / stride.0 + 1
-    let outputWidth = (width + 2 * padding.1 - kernel.1) / stride.1 + 1
-    var y = [Float](repeating: 0, count: batch * filters * outputHeight * outputWidth)
-    for n in 0..<batch {
-        for f in 0..<filters {
-            for oh in 0..<outputHeight {
-                for ow in 0..<outputWidth {
-                    var total = Double(bias?[f] ?? 0)
-                    for c in 0..<channels {
-                        for kh in 0..<kernel.0 {
-                            for kw in 0..<kernel.1 {
-                                let ih = oh * stride.0 - padding.0 + kh, iw = ow * stride.1 - padding.1 + kw
-                                guard ih >= 0, ih < height, iw >= 0, iw < width else { continue }
-                                let w = weight[((f * channels + c) * kernel.0 + kh) * kernel.1 + kw]
-                                total += Double(w) * Double(x[((n * channels + c) * height + ih) * width + iw])
-                            }
-                        }
-                    }
-                    y[((n * filters + f) * outputHeight + oh) * outputWidth + ow] = Float(total)
-                }
-            }
-        }
+    let g = ConvolutionGeometry(channels: inputShape[1], height: inputShape[2], width: inputShape[3],
+                                kernelHeight: kernel.0, kernelWidth: kernel.1, strideHeight: stride.0, strideWidth: stride.1,
+                                paddingHeight: padding.0, paddingWidth: padding.1)
+    var y = [Float](repeating: .nan, count: inputShape[0] * filters * g.outputHeight * g.outputWidth)
+    y.withUnsafeMutableBufferPointer { output in
+        directConvolution(input: x, batch: inputShape[0], geometry: g, weight: weight, bias: bias, filters: filters,
+                          output: output.baseAddress!)
     }
     return y
 }
