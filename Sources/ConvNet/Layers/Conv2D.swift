@@ -156,10 +156,10 @@ public final class Conv2D: Layer {
         guard let input, let g = geometry else { return }
         let workspace = workspaces[worker]
         let images = partition(input.shape[0], worker: worker, of: Parallelism.threads)
-        let slots = retainedImages(for: g, share: images.count)
-        let retain = phase == .training && slots == images.count
+        // Keep every image's columns for backward if they all fit; otherwise one slot, reused.
+        let retain = phase == .training && retainedImages(for: g, share: images.count) == images.count
         let matrixSize = g.columnRows * g.columnsPerImage
-        workspace.columns.reshape(slots, g.columnRows, g.columnsPerImage)
+        workspace.columns.reshape(retain ? images.count : 1, g.columnRows, g.columnsPerImage)
         for (index, image) in images.enumerated() {
             let columns = workspace.columns.data + (retain ? index * matrixSize : 0)
             im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: g.columnsPerImage)
