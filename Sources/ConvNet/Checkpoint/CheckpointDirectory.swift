@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -7,7 +9,8 @@ import Darwin
 #endif
 
 /// Creates `directory` (and its parents) if needed and proves a file can be written
-/// there, so an unwritable location is reported before training starts.
+/// there, so an unwritable location is reported before training starts. Also removes
+/// temporary files left by an atomic write whose process was killed (`.*.tmp-<pid>`).
 public func prepareWritableDirectory(_ directory: String) throws(CheckpointError) {
     var partial = directory.hasPrefix("/") ? "" : "."
     for component in directory.split(separator: "/") {
@@ -27,6 +30,17 @@ public func prepareWritableDirectory(_ directory: String) throws(CheckpointError
     }
     close(descriptor)
     unlink(probe)
+    removeAbandonedTemporaryFiles(in: directory)
+}
+
+/// Deletes `.<name>.tmp-<pid>` files of `writeFileAtomically` whose writer no longer runs.
+private func removeAbandonedTemporaryFiles(in directory: String) {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for entry in entries where entry.hasPrefix(".") {
+        guard let marker = entry.range(of: ".tmp-", options: .backwards),
+              let pid = Int32(entry[marker.upperBound...]), pid > 0 else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH { unlink("\(directory)/\(entry)") }
+    }
 }
 
 func parentDirectory(of path: String) -> String {
