@@ -37,17 +37,11 @@ struct IDXToPNG: ParsableCommand {
             let test = try ImageFolder.write(data.test, to: "\(output)/test")
             print("Wrote \(train) training and \(test) test images to \(output)/train and \(output)/test")
         } catch let error as ConfigError {
-            fail(error.description)
+            Report.fail(error.description)
         } catch let error as TrainingError {
-            fail(error.description)
+            Report.fail(error.description)
         } catch let error as DataError {
-            fail(error.description)
+            Report.fail(error.description)
         }
     }
-}
-
-/// Prints one line to stderr and exits with status 1.
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-    exit(1)
 }

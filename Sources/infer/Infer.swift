@@ -53,13 +53,13 @@ struct Infer: ParsableCommand {
             if checkpoint == Infer.defaultCheckpoint && !FileManager.default.fileExists(atPath: checkpoint) {
                 message += "; train a model first with: swift run train --config configs/mnist.json"
             }
-            fail(message)
+            Report.fail(message)
         }
         if let savePreprocessed {
             do {
                 try FileManager.default.createDirectory(atPath: savePreprocessed, withIntermediateDirectories: true)
             } catch {
-                fail("\(savePreprocessed): cannot create the folder for --save-preprocessed")
+                Report.fail("\(savePreprocessed): cannot create the folder for --save-preprocessed")
             }
         }
 
@@ -128,10 +128,4 @@ struct Infer: ParsableCommand {
         used.insert(name)
         return name
     }
-}
-
-/// Prints one line to stderr and exits with status 1.
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-    exit(1)
 }

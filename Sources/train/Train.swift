@@ -48,11 +48,11 @@ struct Train: ParsableCommand {
         do {
             try execute()
         } catch let error as TrainingError {
-            fail(error.description)
+            Report.fail(error.description)
         } catch let error as ConfigError {
-            fail(error.description)
+            Report.fail(error.description)
         } catch let error as CheckpointError {
-            fail(error.description)
+            Report.fail(error.description)
         }
     }
 
@@ -130,11 +130,6 @@ struct Train: ParsableCommand {
     }
 }
 
-/// Prints one line to stderr and exits with status 1.
-func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-    exit(1)
-}
 
 /// Shows a live progress bar on a terminal, one line per epoch otherwise.
 final class ProgressPrinter: TrainingObserver {

@@ -55,6 +55,13 @@ public enum Report {
         return lines.joined(separator: "\n")
     }
 
+    /// Prints `error: <message>` as one line to stderr and exits with status 1: how the
+    /// executables report a problem.
+    public static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        exit(1)
+    }
+
     /// `98.76%`.
     public static func percent(_ fraction: Double) -> String { String(format: "%.2f%%", fraction * 100) }
 
