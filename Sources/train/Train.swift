@@ -109,7 +109,7 @@ struct Train: ParsableCommand {
         guard let last = result.epochs.last else { return }
         let selection = last.validation == nil ? "test" : "validation"
         print("Best \(selection) accuracy \(Report.percent(result.bestAccuracy)) (epoch \(result.bestEpoch)); "
-              + "final test accuracy \(Report.percent(last.test.accuracy)) after \(last.epoch) epochs.")
+              + "final test accuracy \(Report.percent(last.test.accuracy)) after \(last.epoch) epoch\(last.epoch == 1 ? "" : "s").")
         print(Report.evaluation(last.test, classNames: classNames))
         let directory = result.checkpointDirectory
         print("Checkpoints: \(directory)/model.safetensors (model, for infer), \(directory)/last.safetensors (to resume), metrics in \(directory)/metrics.csv")

@@ -208,7 +208,8 @@ public final class Conv2D: Layer {
                      "Conv2D.backward: gradient \(outputGradient.shape) does not match output \(output.shape)")
         if computesInputGradient { inputGradient.reshape(to: input.shape) }
         self.outputGradient = outputGradient
-        backwardWorkers = min(workspaces.count, input.shape[0])
+        backwardWorkers = min(Parallelism.threads, input.shape[0])
+        while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
         forEachWorker(backwardJob)
         if backwardWorkers > 1 { forEachWorker(sumGradientsJob) }
         return inputGradient
