@@ -21,32 +21,82 @@ struct PoolingWindow {
     }
 }
 
+/// What `MaxPool2D` and `AvgPool2D` share: the window, the buffers, and the forward and
+/// backward passes split over the (image, channel) planes; subclasses supply one worker's
+/// share of each pass.
+public class Pool2D: Layer {
+    let window: PoolingWindow
+    /// Output `[N, C, OH, OW]`.
+    let output = Tensor(shape: [0])
+    /// Input gradient `[N, C, H, W]`.
+    let inputGradient = Tensor(shape: [0])
+    /// The tensors of the pass in progress, for the worker jobs.
+    var input: Tensor?, outputGradient: Tensor?
+    var inputShape: [Int] = []
+    private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
+
+    init(window: PoolingWindow) {
+        precondition(window.size.height > 0 && window.size.width > 0 && window.stride.height > 0 && window.stride.width > 0)
+        self.window = window
+        forwardJob = { [unowned(unsafe) self] worker in self.forwardShare(worker) }
+        backwardJob = { [unowned(unsafe) self] worker in self.backwardShare(worker) }
+    }
+
+    public var summary: String { window.summary }
+
+    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
+        try window.outputShape(forInput: shape)
+    }
+
+    /// `x [N, C, H, W]` → `y [N, C, OH, OW]`.
+    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+        let (height, width) = (input.shape[2], input.shape[3])
+        output.reshape(input.shape[0], input.shape[1],
+                       (height - window.size.height) / window.stride.height + 1,
+                       (width - window.size.width) / window.stride.width + 1)
+        prepareForward()
+        self.input = input
+        inputShape = input.shape
+        forEachWorker(forwardJob)
+        return output
+    }
+
+    /// `dY [N, C, OH, OW]` → `dX [N, C, H, W]`.
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        precondition(outputGradient.shape == output.shape)
+        inputGradient.reshape(to: inputShape)
+        self.outputGradient = outputGradient
+        forEachWorker(backwardJob)
+        return inputGradient
+    }
+
+    /// Called before each forward pass, after `output` has its shape.
+    func prepareForward() {}
+    /// One worker's share of the forward pass (a contiguous range of planes).
+    func forwardShare(_ worker: Int) { preconditionFailure("Pool2D subclasses implement forwardShare") }
+    /// One worker's share of the backward pass.
+    func backwardShare(_ worker: Int) { preconditionFailure("Pool2D subclasses implement backwardShare") }
+
+    /// This worker's planes (image, channel pairs).
+    func planes(of worker: Int) -> Range<Int> {
+        partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads)
+    }
+}
+
 /// Max pooling: `y[n, c, oh, ow] = max over the window at (oh·SH, ow·SW) of x[n, c, ·, ·]`.
 ///
 /// Forward remembers, for each output, the index of its maximum in the input
 /// plane (the first one on ties); backward routes each output gradient there,
 /// adding when overlapping windows (e.g. 3×3 stride 2) share a maximum.
 /// Workers split the (image, channel) planes.
-public final class MaxPool2D: Layer {
-    let window: PoolingWindow
-    /// Output `[N, C, OH, OW]`.
-    private let output = Tensor(shape: [0])
-    /// Input gradient `[N, C, H, W]`.
-    private let inputGradient = Tensor(shape: [0])
+public final class MaxPool2D: Pool2D {
     /// For each output element `[N, C, OH, OW]`, the offset of its maximum within its input plane `[H, W]`.
     private var argmax = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
     private var argmaxCapacity = 1
-    /// The tensors of the pass in progress, for the worker jobs.
-    private var input: Tensor?, outputGradient: Tensor?
-    private var inputShape: [Int] = []
-    private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
 
     /// Windows of `size` every `stride` pixels (stride defaults to the size).
     public init(size: (height: Int, width: Int), stride: (height: Int, width: Int)? = nil) {
-        precondition(size.height > 0 && size.width > 0)
-        window = PoolingWindow(size: size, stride: stride ?? size)
-        forwardJob = { [unowned(unsafe) self] worker in self.forwardShare(worker) }
-        backwardJob = { [unowned(unsafe) self] worker in self.backwardShare(worker) }
+        super.init(window: PoolingWindow(size: size, stride: stride ?? size))
     }
 
     /// Square windows of `size` every `stride` pixels (stride defaults to the size).
@@ -56,43 +106,23 @@ public final class MaxPool2D: Layer {
 
     deinit { argmax.deallocate() }
 
-    public var summary: String { "maxpool \(window.summary)" }
+    public override var summary: String { "maxpool \(window.summary)" }
 
-    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
-        try window.outputShape(forInput: shape)
-    }
-
-    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
-        let (height, width) = (input.shape[2], input.shape[3])
-        output.reshape(input.shape[0], input.shape[1],
-                       (height - window.size.height) / window.stride.height + 1,
-                       (width - window.size.width) / window.stride.width + 1)
+    override func prepareForward() {
         if argmaxCapacity < output.count {
             argmax.deallocate()
             argmax = .allocate(capacity: output.count)
             argmaxCapacity = output.count
         }
-        self.input = input
-        inputShape = input.shape
-        forEachWorker(forwardJob)
-        return output
     }
 
-    public func backward(_ outputGradient: Tensor) -> Tensor {
-        precondition(outputGradient.shape == output.shape)
-        inputGradient.reshape(to: inputShape)
-        self.outputGradient = outputGradient
-        forEachWorker(backwardJob)
-        return inputGradient
-    }
-
-    private func forwardShare(_ worker: Int) {
+    override func forwardShare(_ worker: Int) {
         guard let input else { return }
         let (height, width) = (input.shape[2], input.shape[3])
         let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
         let window = self.window, square2 = window.size == (2, 2)
         let (x, y, argmax) = (input.data, output.data, self.argmax)
-        for plane in partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads) {
+        for plane in planes(of: worker) {
             let source = x + plane * height * width
             let outputOffset = plane * outputHeight * outputWidth
             for outputRow in 0..<outputHeight {
@@ -122,11 +152,11 @@ public final class MaxPool2D: Layer {
         }
     }
 
-    private func backwardShare(_ worker: Int) {
+    override func backwardShare(_ worker: Int) {
         guard let outputGradient else { return }
         let planeSize = inputShape[2] * inputShape[3], outputPlane = output.shape[2] * output.shape[3]
         let (dy, dx, argmax) = (outputGradient.data, inputGradient.data, self.argmax)
-        for plane in partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads) {
+        for plane in planes(of: worker) {
             // Zero this plane, then add each output's gradient at its maximum
             // (adding, so overlapping windows that share a maximum both count).
             let destination = dx + plane * planeSize
@@ -141,23 +171,10 @@ public final class MaxPool2D: Layer {
 /// Average pooling: `y[n, c, oh, ow] = mean over the window at (oh·SH, ow·SW) of x[n, c, ·, ·]`;
 /// backward spreads each output gradient evenly, `dy / (KH·KW)`, over its window.
 /// Workers split the (image, channel) planes.
-public final class AvgPool2D: Layer {
-    let window: PoolingWindow
-    /// Output `[N, C, OH, OW]`.
-    private let output = Tensor(shape: [0])
-    /// Input gradient `[N, C, H, W]`.
-    private let inputGradient = Tensor(shape: [0])
-    /// The tensors of the pass in progress, for the worker jobs.
-    private var input: Tensor?, outputGradient: Tensor?
-    private var inputShape: [Int] = []
-    private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
-
+public final class AvgPool2D: Pool2D {
     /// Windows of `size` every `stride` pixels (stride defaults to the size).
     public init(size: (height: Int, width: Int), stride: (height: Int, width: Int)? = nil) {
-        precondition(size.height > 0 && size.width > 0)
-        window = PoolingWindow(size: size, stride: stride ?? size)
-        forwardJob = { [unowned(unsafe) self] worker in self.forwardShare(worker) }
-        backwardJob = { [unowned(unsafe) self] worker in self.backwardShare(worker) }
+        super.init(window: PoolingWindow(size: size, stride: stride ?? size))
     }
 
     /// Square windows of `size` every `stride` pixels (stride defaults to the size).
@@ -165,39 +182,16 @@ public final class AvgPool2D: Layer {
         self.init(size: (size, size), stride: stride.map { ($0, $0) })
     }
 
-    public var summary: String { "avgpool \(window.summary)" }
+    public override var summary: String { "avgpool \(window.summary)" }
 
-    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
-        try window.outputShape(forInput: shape)
-    }
-
-    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
-        let (height, width) = (input.shape[2], input.shape[3])
-        output.reshape(input.shape[0], input.shape[1],
-                       (height - window.size.height) / window.stride.height + 1,
-                       (width - window.size.width) / window.stride.width + 1)
-        self.input = input
-        inputShape = input.shape
-        forEachWorker(forwardJob)
-        return output
-    }
-
-    public func backward(_ outputGradient: Tensor) -> Tensor {
-        precondition(outputGradient.shape == output.shape)
-        inputGradient.reshape(to: inputShape)
-        self.outputGradient = outputGradient
-        forEachWorker(backwardJob)
-        return inputGradient
-    }
-
-    private func forwardShare(_ worker: Int) {
+    override func forwardShare(_ worker: Int) {
         guard let input else { return }
         let (height, width) = (input.shape[2], input.shape[3])
         let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
         let window = self.window
         let scale = 1 / Float(window.size.height * window.size.width)
         let (x, y) = (input.data, output.data)
-        for plane in partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads) {
+        for plane in planes(of: worker) {
             let source = x + plane * height * width
             let destination = y + plane * outputHeight * outputWidth
             for outputRow in 0..<outputHeight {
@@ -213,14 +207,14 @@ public final class AvgPool2D: Layer {
         }
     }
 
-    private func backwardShare(_ worker: Int) {
+    override func backwardShare(_ worker: Int) {
         guard let outputGradient else { return }
         let (height, width) = (inputShape[2], inputShape[3])
         let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
         let window = self.window
         let scale = 1 / Float(window.size.height * window.size.width)
         let (dy, dx) = (outputGradient.data, inputGradient.data)
-        for plane in partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads) {
+        for plane in planes(of: worker) {
             let source = dy + plane * outputHeight * outputWidth
             let destination = dx + plane * height * width
             destination.update(repeating: 0, count: height * width)
