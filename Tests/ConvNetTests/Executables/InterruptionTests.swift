@@ -6,20 +6,10 @@ import XCTest
 final class InterruptionTests: XCTestCase {
     /// A config for a small model over many small steps, so signals land mid-epoch.
     private func config(in directory: String, epochs: Int = 3, batchSize: Int = 8, filters: Int = 4) -> String {
-        let json = """
-            {"name": "interrupted",
-             "data": {"format": "idx",
-                      "train": {"images": "\(MNIST.trainImages)", "labels": "\(MNIST.trainLabels)"},
-                      "test": {"images": "\(MNIST.testImages)", "labels": "\(MNIST.testLabels)"},
-                      "classes": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-                      "trainLimit": 20000, "testLimit": 200},
-             "model": {"input": [1, 28, 28], "layers": [
-                {"type": "conv", "filters": \(filters), "kernel": 5}, {"type": "relu"}, {"type": "maxpool", "size": 2},
-                {"type": "flatten"}, {"type": "dense", "units": 10}]},
-             "training": {"epochs": \(epochs), "batchSize": \(batchSize), "seed": 5, "threads": 1,
-                          "optimizer": {"learningRate": 0.01, "momentum": 0.9}},
-             "checkpoint": {"directory": "\(directory)/checkpoints"}}
-            """
+        let json = mnistConfigJSON(name: "interrupted", trainLimit: 20_000, testLimit: 200, epochs: epochs,
+                                   layers: tinyLayers.replacingOccurrences(of: "\"filters\": 4", with: "\"filters\": \(filters)"),
+                                   batchSize: batchSize, seed: 5, threads: 1, schedule: #"{"type": "constant"}"#,
+                                   checkpointDirectory: directory + "/checkpoints")
         writeBytes(Array(json.utf8), to: directory + "/config.json")
         return directory + "/config.json"
     }

@@ -7,19 +7,8 @@ final class TrainCommandTests: XCTestCase {
     /// Writes a tiny MNIST config into a fresh directory and returns (directory, config path).
     private func tinyConfig(_ edit: (inout String) -> Void = { _ in }) -> (String, String) {
         let directory = temporaryDirectory(self)
-        var json = """
-            {"name": "tiny",
-             "data": {"format": "idx",
-                      "train": {"images": "\(MNIST.trainImages)", "labels": "\(MNIST.trainLabels)"},
-                      "test": {"images": "\(MNIST.testImages)", "labels": "\(MNIST.testLabels)"},
-                      "classes": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-                      "trainLimit": 640, "testLimit": 200},
-             "model": {"input": [1, 28, 28], "layers": [
-                {"type": "conv", "filters": 4, "kernel": 5}, {"type": "relu"}, {"type": "maxpool", "size": 2},
-                {"type": "flatten"}, {"type": "dense", "units": 10}]},
-             "training": {"epochs": 2, "batchSize": 32, "seed": 3, "threads": 1,
-                          "optimizer": {"learningRate": 0.05, "momentum": 0.9}}}
-            """
+        var json = mnistConfigJSON(name: "tiny", trainLimit: 640, testLimit: 200, epochs: 2, layers: tinyLayers,
+                                   batchSize: 32, seed: 3, threads: 1, learningRate: 0.05, schedule: #"{"type": "constant"}"#)
         edit(&json)
         let path = directory + "/tiny.json"
         writeBytes(Array(json.utf8), to: path)

@@ -2,31 +2,6 @@ import Foundation
 import XCTest
 @testable import ConvNet
 
-/// A config for the bundled MNIST with the given overrides of the LeNet defaults.
-func mnistConfiguration(trainLimit: Int, testLimit: Int, epochs: Int, validation: Int = 0,
-                        layers: String? = nil, extra: String = "") throws -> Configuration {
-    let lenet = """
-        {"type": "conv", "filters": 20, "kernel": 5}, {"type": "relu"}, {"type": "maxpool", "size": 2},
-        {"type": "conv", "filters": 50, "kernel": 5}, {"type": "relu"}, {"type": "maxpool", "size": 2},
-        {"type": "flatten"}, {"type": "dense", "units": 500}, {"type": "relu"}, {"type": "dense", "units": 10}
-        """
-    let json = """
-        {"name": "test-mnist",
-         "data": {"format": "idx",
-                  "train": {"images": "\(MNIST.trainImages)", "labels": "\(MNIST.trainLabels)"},
-                  "test": {"images": "\(MNIST.testImages)", "labels": "\(MNIST.testLabels)"},
-                  "classes": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-                  "validation": \(validation), "trainLimit": \(trainLimit), "testLimit": \(testLimit),
-                  "normalize": {"mean": 0.1307, "std": 0.3081}},
-         "model": {"input": [1, 28, 28], "layers": [\(layers ?? lenet)]},
-         "training": {"epochs": \(epochs), "batchSize": 64, "seed": 7, "threads": 2,
-                      "optimizer": {"learningRate": 0.01, "momentum": 0.9, "weightDecay": 0.0005},
-                      "schedule": {"type": "step", "every": 1, "factor": 0.5}}
-         \(extra)}
-        """
-    return try Configuration.parse(Data(json.utf8), file: "test.json")
-}
-
 final class TrainerTests: XCTestCase {
     /// The data is shared by the tests (loading MNIST takes a moment).
     static func data(_ configuration: Configuration) throws -> TrainingData {
