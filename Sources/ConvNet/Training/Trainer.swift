@@ -158,6 +158,10 @@ public final class Trainer {
         guard checkpoint.epoch < configuration.training.epochs else {
             throw .checkpoint(CheckpointError(file: path, "has already completed \(checkpoint.epoch) epochs; pass --epochs N with N > \(checkpoint.epoch) to train further"))
         }
+        if checkpoint.step > 0, let stored = checkpoint.configuration.flatMap({ try? Configuration.parse(Data($0.utf8), file: path) }),
+           stored.training.batchSize != configuration.training.batchSize {
+            throw .checkpoint(CheckpointError(file: path, "stopped in the middle of an epoch with batch size \(stored.training.batchSize); resume it with --batch-size \(stored.training.batchSize), not \(configuration.training.batchSize)"))
+        }
         checkpoint.loadParameters(into: model)
         checkpoint.loadVelocities(into: optimizer)
         for (layer, words) in zip(model.dropoutLayers, state.dropoutGenerators) { layer.random = SeededRandom(state: words) }

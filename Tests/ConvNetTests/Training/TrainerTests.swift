@@ -79,6 +79,13 @@ final class TrainerTests: XCTestCase {
         let midEpoch = try Checkpoint.read(contentsOf: stopped.lastCheckpoint)
         XCTAssertEqual(midEpoch.epoch, 0)
         XCTAssertEqual(midEpoch.step, 7)
+        // The stored config reads back as the config, and a mid-epoch position needs the same batch size.
+        XCTAssertEqual(try Configuration.parse(Data(midEpoch.configuration!.utf8), file: "stored"), two)
+        var otherBatch = two
+        otherBatch.training.batchSize = 32
+        assertThrows("\(stopped.lastCheckpoint): stopped in the middle of an epoch with batch size 64; resume it with --batch-size 64, not 32") {
+            try Trainer(configuration: otherBatch, data: data, checkpointDirectory: interruptedDirectory, resume: (midEpoch, stopped.lastCheckpoint))
+        }
         let continued = try Trainer(configuration: two, data: data, checkpointDirectory: interruptedDirectory,
                                     resume: (midEpoch, stopped.lastCheckpoint))
         _ = try continued.run()
