@@ -101,7 +101,8 @@ struct Infer: ParsableCommand {
     }
 
     private func textLine(file: String, predictions: [Prediction]) -> String {
-        "\(file): " + predictions.map { "\($0.label) (\(String(format: "%.1f%%", $0.probability * 100)))" }.joined(separator: ", ")
+        "\(file): " + predictions.map { "\($0.label) (\($0.probability < 0.0005 ? "<0.1%" : String(format: "%.1f%%", $0.probability * 100)))" }
+            .joined(separator: ", ")
     }
 
     private func jsonLine(file: String, predictions: [Prediction]) -> String {
