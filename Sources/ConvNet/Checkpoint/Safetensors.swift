@@ -173,5 +173,5 @@ public struct CheckpointError: Error, Equatable, CustomStringConvertible {
     /// An error about `file`.
     public init(file: String, _ message: String) { self.file = file; self.message = message }
     /// `file: message`, one line.
-    public var description: String { "\(file): \(message)" }
+    public var description: String { oneLine("\(file): \(message)") }
 }

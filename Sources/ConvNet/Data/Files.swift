@@ -20,7 +20,24 @@ public struct DataError: Error, Equatable, CustomStringConvertible {
     }
 
     /// `path: message`, one line.
-    public var description: String { "\(file): \(message)" }
+    public var description: String { oneLine("\(file): \(message)") }
+}
+
+/// `text` with line breaks and other control characters written as escapes (`\n`, `\u{7}`),
+/// so an error quoting a file name or a config key stays on one line whatever they contain.
+public func oneLine(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
+    var result = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += "\\u{\(String(scalar.value, radix: 16))}"
+        default: result.unicodeScalars.append(scalar)
+        }
+    }
+    return result
 }
 
 /// Reads a whole regular file, refusing directories and files over `limit` bytes

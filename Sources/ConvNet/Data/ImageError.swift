@@ -16,5 +16,5 @@ public struct ImageError: Error, Equatable, CustomStringConvertible {
     }
 
     /// `"<file>: <message>"`.
-    public var description: String { "\(file): \(message)" }
+    public var description: String { oneLine("\(file): \(message)") }
 }

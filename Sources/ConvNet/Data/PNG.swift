@@ -51,6 +51,13 @@ public enum PNG {
         guard width > 0, height > 0, width <= maximumDimension, height <= maximumDimension else {
             throw failure("image is \(width)×\(height) pixels; the limit is \(maximumDimension) on a side")
         }
+        // Deflate cannot compress by more than 1032:1, and the image data holds at least
+        // one bit per pixel plus a filter byte per row: a small file claiming a huge image
+        // is corrupt, and is refused before the pixel buffers are allocated.
+        let leastImageData = height * (1 + (width + 7) / 8)
+        guard leastImageData <= bytes.count * 1032 + 65536 else {
+            throw failure("corrupt PNG: the header claims \(width)×\(height) pixels, more than a \(bytes.count)-byte file can hold")
+        }
         image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
         let pixels: [UInt8]
         if image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0 {

@@ -29,7 +29,7 @@ public struct SizePair: Codable, Equatable, Sendable {
         if height == width { try container.encode(height) } else { try container.encode([height, width]) }
     }
 
-    func allAtLeast(_ minimum: Int) -> Bool { height >= minimum && width >= minimum }
+    func within(_ range: ClosedRange<Int>) -> Bool { range.contains(height) && range.contains(width) }
 }
 
 extension SizePair: CustomStringConvertible {
@@ -61,6 +61,11 @@ public enum LayerSpec: Codable, Equatable, Sendable {
     /// `Dropout` with drop probability `rate`.
     case dropout(rate: Float)
 
+    /// Largest kernel, stride, padding or pooling window accepted in a description (inputs are at most 4096).
+    public static let sizeLimit = 4096
+    /// Largest filter or unit count accepted in a description.
+    public static let countLimit = 1 << 20
+
     private enum Keys: String, CodingKey { case type, filters, kernel, stride, padding, bias, size, units, rate }
 
     public init(from decoder: Decoder) throws {
@@ -70,10 +75,10 @@ public enum LayerSpec: Codable, Equatable, Sendable {
         case "conv":
             try decoder.rejectUnknownKeys(allowed: ["type", "filters", "kernel", "stride", "padding", "bias"])
             self = .conv(
-                filters: try container.decode(.filters, mustBe: "> 0") { (value: Int) in value > 0 },
-                kernel: try container.decode(.kernel, mustBe: "> 0") { (value: SizePair) in value.allAtLeast(1) },
-                stride: try container.decode(.stride, default: SizePair(1), mustBe: "> 0") { $0.allAtLeast(1) },
-                padding: try container.decode(.padding, default: SizePair(0), mustBe: ">= 0") { $0.allAtLeast(0) },
+                filters: try container.decode(.filters, mustBe: "in 1...\(LayerSpec.countLimit)") { (value: Int) in value > 0 && value <= LayerSpec.countLimit },
+                kernel: try container.decode(.kernel, mustBe: "in 1...\(LayerSpec.sizeLimit)") { (value: SizePair) in value.within(1...LayerSpec.sizeLimit) },
+                stride: try container.decode(.stride, default: SizePair(1), mustBe: "in 1...\(LayerSpec.sizeLimit)") { $0.within(1...LayerSpec.sizeLimit) },
+                padding: try container.decode(.padding, default: SizePair(0), mustBe: "in 0...\(LayerSpec.sizeLimit)") { $0.within(0...LayerSpec.sizeLimit) },
                 bias: try container.decodeIfPresent(Bool.self, forKey: .bias) ?? true)
         case "relu":
             try decoder.rejectUnknownKeys(allowed: ["type"])
@@ -83,16 +88,16 @@ public enum LayerSpec: Codable, Equatable, Sendable {
             self = .flatten
         case "maxpool", "avgpool":
             try decoder.rejectUnknownKeys(allowed: ["type", "size", "stride"])
-            let size = try container.decode(.size, mustBe: "> 0") { (value: SizePair) in value.allAtLeast(1) }
+            let size = try container.decode(.size, mustBe: "in 1...\(LayerSpec.sizeLimit)") { (value: SizePair) in value.within(1...LayerSpec.sizeLimit) }
             let stride = try container.decodeIfPresent(SizePair.self, forKey: .stride)
-            if let stride, !stride.allAtLeast(1) {
+            if let stride, !stride.within(1...LayerSpec.sizeLimit) {
                 throw DecodingError.dataCorruptedError(forKey: .stride, in: container,
-                                                       debugDescription: "must be > 0, found \(stride)")
+                                                       debugDescription: "must be in 1...\(LayerSpec.sizeLimit), found \(stride)")
             }
             self = type == "maxpool" ? .maxPool(size: size, stride: stride) : .avgPool(size: size, stride: stride)
         case "dense":
             try decoder.rejectUnknownKeys(allowed: ["type", "units"])
-            self = .dense(units: try container.decode(.units, mustBe: "> 0") { (value: Int) in value > 0 })
+            self = .dense(units: try container.decode(.units, mustBe: "in 1...\(LayerSpec.countLimit)") { (value: Int) in value > 0 && value <= LayerSpec.countLimit })
         case "dropout":
             try decoder.rejectUnknownKeys(allowed: ["type", "rate"])
             self = .dropout(rate: try container.decode(.rate, mustBe: "in [0, 1)") { (value: Float) in value >= 0 && value < 1 })

@@ -32,20 +32,20 @@ public final class Sequential {
         var parameterCount = 0
         for (index, spec) in description.layers.enumerated() {
             let inputShape = shapes[index]
-            let newParameters: Int
+            let newParameters: Int?
             switch spec {
             case let .conv(filters, kernel, _, _, bias) where inputShape.count == 3:
-                newParameters = filters.multipliedReportingOverflow(by: inputShape[0] * kernel.height * kernel.width).partialValue + (bias ? filters : 0)
+                newParameters = checkedProduct([filters, inputShape[0], kernel.height, kernel.width]).map { $0 + (bias ? filters : 0) }
             case let .dense(units) where inputShape.count == 1:
-                newParameters = units.multipliedReportingOverflow(by: inputShape[0] + 1).partialValue
+                newParameters = checkedProduct([units, inputShape[0] + 1])
             default:
                 newParameters = 0
             }
-            parameterCount += max(0, newParameters)
-            if newParameters < 0 || parameterCount > parameterLimit {
+            guard let newParameters, newParameters <= parameterLimit - parameterCount else {
                 throw ModelError(layer: index + 1, summary: "\(spec)",
                                  message: "the model would have over \(parameterLimit) parameters")
             }
+            parameterCount += newParameters
             let layer: any Layer
             switch spec {
             case let .conv(filters, kernel, stride, padding, bias):
@@ -80,8 +80,7 @@ public final class Sequential {
                 guard outputShape.allSatisfy({ $0 > 0 }) else {
                     throw ShapeError("input \(inputShape.shapeDescription) gives an empty output \(outputShape.shapeDescription)")
                 }
-                guard outputShape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= Sequential.activationLimit,
-                      outputShape.allSatisfy({ $0 <= Sequential.activationLimit }) else {
+                guard let size = checkedProduct(outputShape), size <= Sequential.activationLimit else {
                     throw ShapeError("output \(outputShape.shapeDescription) per image is over the limit of \(Sequential.activationLimit) values")
                 }
                 shapes.append(outputShape)
@@ -193,5 +192,5 @@ public struct ModelError: Error, Equatable, CustomStringConvertible {
     public var message: String
 
     /// `layer 3 (maxpool 2): input 1×1 is smaller than the window 2×2`.
-    public var description: String { "layer \(layer) (\(summary)): \(message)" }
+    public var description: String { oneLine("layer \(layer) (\(summary)): \(message)") }
 }

@@ -120,6 +120,19 @@ public final class Tensor {
     }
 }
 
+/// The product of `values`, or nil if any is negative or the product overflows `Int`:
+/// for sizes read from files, which must never trap or wrap around.
+public func checkedProduct(_ values: [Int]) -> Int? {
+    var product = 1
+    for value in values {
+        guard value >= 0 else { return nil }
+        let (result, overflow) = product.multipliedReportingOverflow(by: value)
+        if overflow { return nil }
+        product = result
+    }
+    return product
+}
+
 extension Array where Element == Int {
     /// The shape written as people read it: `[1, 28, 28]` → `1×28×28`.
     public var shapeDescription: String { map(String.init).joined(separator: "×") }

@@ -111,7 +111,7 @@ public struct ConfigError: Error, Equatable, CustomStringConvertible {
     /// An error about `file`.
     public init(file: String, _ message: String) { self.file = file; self.message = message }
     /// `file: message`, one line.
-    public var description: String { "\(file): \(message)" }
+    public var description: String { oneLine("\(file): \(message)") }
 }
 
 /// The `data` section: format, paths, classes, validation split and normalisation.

@@ -16,7 +16,7 @@ public enum TrainingError: Error, CustomStringConvertible {
         switch self {
         case .configuration(let error): return error.description
         case .data(let error): return error.description
-        case let .model(file, error): return "\(file): model: \(error)"
+        case let .model(file, error): return oneLine("\(file): model: \(error)")
         case .checkpoint(let error): return error.description
         case let .diverged(epoch, step, learningRate, loss):
             let value = loss.isNaN ? "NaN" : loss.isInfinite ? "infinite" : String(format: "%.4g", loss)

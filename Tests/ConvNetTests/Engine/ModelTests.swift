@@ -50,7 +50,7 @@ final class ModelTests: XCTestCase {
             } catch let error as DecodingError { return describe(error) } catch { return "\(error)" }
         }
         XCTAssertEqual(message(#"{"input": [1, 28, 28], "layers": [{"type": "relu"}, {"type": "conv", "filters": -1, "kernel": 5}]}"#),
-                       "layers[1].filters must be > 0, found -1")
+                       "layers[1].filters must be in 1...1048576, found -1")
         XCTAssertEqual(message(#"{"input": [1, 28, 28], "layers": [{"type": "conv", "filters": 2, "kernal": 5}]}"#),
                        "layers[0].kernal is not a known key (expected one of: type, filters, kernel, stride, padding, bias)")
         XCTAssertEqual(message(#"{"input": [1, 28, 28], "layers": [{"type": "pool"}]}"#),

@@ -114,6 +114,17 @@ final class PNGRejectionTests: XCTestCase {
         assertDecodeError(png, message: "image is 100000×100000 pixels; the limit is 16384 on a side")
     }
 
+    /// A header within the size limit but claiming more pixels than the file could hold
+    /// (deflate compresses at most 1032:1) is refused before the pixel buffer is allocated.
+    func testSmallFileClaimingALargeImage() throws {
+        var png = RawPNG(width: 2, height: 2, colorType: .gray, bitDepth: 8, samples: [0, 0, 0, 0]).encoded()
+        let ihdr = try XCTUnwrap(chunkDataOffset(png, "IHDR"))
+        var header = Array(png[ihdr..<ihdr + 13])
+        header.replaceSubrange(0..<8, with: RawPNG.bigEndian(16384) + RawPNG.bigEndian(16384))
+        png.replaceSubrange(ihdr - 8..<ihdr + 17, with: RawPNG.chunk("IHDR", header))
+        assertDecodeError(png, message: "corrupt PNG: the header claims 16384×16384 pixels, more than a \(png.count)-byte file can hold")
+    }
+
     func testJustOverTheLimit() throws {
         let samples = [UInt16](repeating: 0, count: 4)
         var png = RawPNG(width: 2, height: 2, colorType: .gray, bitDepth: 8, samples: samples).encoded()

@@ -62,10 +62,13 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(message { self.set(&$0, ["training", "schedule"], ["type": "step", "every": 0]) },
                        "test.json: training.schedule.every must be > 0, found 0")
         XCTAssertEqual(message { self.set(&$0, ["model", "layers"], [["type": "dense", "units": 0]]) },
-                       "test.json: model.layers[0].units must be > 0, found 0")
+                       "test.json: model.layers[0].units must be in 1...1048576, found 0")
         XCTAssertEqual(message { $0["name"] = "../evil" },
                        "test.json: name must be a non-empty name of letters, digits, '.', '_' or '-', found \"../evil\"")
         XCTAssertEqual(message { self.set(&$0, ["checkpoint"], ["keep": -1]) }, "test.json: checkpoint.keep must be >= 0, found -1")
+        // A key with a line break in it is quoted with an escape: the message stays one line.
+        XCTAssertEqual(message { $0["a\nb"] = 1 },
+                       "test.json: a\\nb is not a known key (expected one of: name, description, data, model, training, checkpoint)")
     }
 
     func testNotJSON() {
