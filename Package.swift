@@ -49,6 +49,10 @@ let package = Package(
             name: "ConvNetTests",
             dependencies: ["ConvNet", "CZlib", "CPNG", "train", "infer", "idx2png"],
             swiftSettings: optimized),
+        .testTarget(
+            name: "ConvNetFuzzTests",
+            dependencies: ["ConvNet", "CZlib", "CPNG"],
+            swiftSettings: optimized),
     ],
     swiftLanguageModes: [.v5]
 )
