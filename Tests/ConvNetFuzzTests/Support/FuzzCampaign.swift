@@ -125,10 +125,12 @@ struct FuzzCampaign {
     var fixedInputs: [(name: String, seedIndex: Int, bytes: [UInt8])] = []
     /// Mutations exempt from "produced at least one error", with the format's reason.
     var mutationsThatMayAlwaysLoad: Set<String> = []
-    /// Longest time one input may take, in seconds.
-    var hangLimit = 5.0
-    /// Largest peak resident size allowed, in kilobytes (600 MB).
-    var memoryLimit = 600 * 1024
+    /// Longest time one input may take, in seconds (4× under a sanitizer).
+    var hangLimit = runningUnderSanitizer ? 20.0 : 5.0
+    /// Largest peak resident size allowed, in kilobytes: 600 MB, or 2 GB under a sanitizer,
+    /// whose shadow memory and quarantine of freed blocks (256 MB for ASan) count in the RSS.
+    /// Either is far below what trusting a hostile size field would take.
+    var memoryLimit = (runningUnderSanitizer ? 2048 : 600) * 1024
 
     /// A campaign over `seeds` with `mutations`, seeded by `CONVNET_FUZZ_SEED` or `defaultSeed`.
     init(reader: String, defaultSeed: UInt64, seeds: [[UInt8]], mutations: [Mutation]) {
@@ -240,6 +242,13 @@ private func resetPeakMemory() {
     _ = write(descriptor, "5", 1)
     close(descriptor)
 }
+
+/// True when AddressSanitizer or ThreadSanitizer is linked in (`swift test --sanitize=…`).
+let runningUnderSanitizer: Bool = {
+    guard let process = dlopen(nil, RTLD_NOW) else { return false }
+    defer { dlclose(process) }
+    return dlsym(process, "__asan_init") != nil || dlsym(process, "__tsan_init") != nil
+}()
 
 /// The process's peak resident size in kilobytes (`ru_maxrss`, kilobytes on Linux).
 func peakMemory() -> Int {
