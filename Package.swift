@@ -45,13 +45,17 @@ let package = Package(
         .executableTarget(
             name: "idx2png",
             dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(
+            name: "TestFixtures",
+            dependencies: ["CZlib"],
+            path: "Tests/TestFixtures"),
         .testTarget(
             name: "ConvNetTests",
-            dependencies: ["ConvNet", "CZlib", "CPNG", "train", "infer", "idx2png"],
+            dependencies: ["ConvNet", "TestFixtures", "CZlib", "CPNG", "train", "infer", "idx2png"],
             swiftSettings: optimized),
         .testTarget(
             name: "ConvNetFuzzTests",
-            dependencies: ["ConvNet", "CZlib", "CPNG"],
+            dependencies: ["ConvNet", "TestFixtures", "CZlib", "CPNG"],
             swiftSettings: optimized),
     ],
     swiftLanguageModes: [.v5]

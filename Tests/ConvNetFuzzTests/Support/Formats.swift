@@ -1,67 +1,8 @@
+@_exported import TestFixtures
 import ConvNet
 import CZlib
 import Foundation
 import XCTest
-
-/// The repository root (found from this file's path), for the bundled configs.
-let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-    }
-    fatalError("no Package.swift above \(#filePath)")
-}()
-
-/// A fresh empty directory under the system temporary directory, removed when the test ends.
-func temporaryDirectory(_ test: XCTestCase) -> String {
-    let path = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("convnet-fuzz-\(UUID().uuidString)").path
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-    return path
-}
-
-/// Writes `bytes` to `path`, replacing it.
-func writeBytes(_ bytes: [UInt8], to path: String) {
-    precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write \(path)")
-}
-
-// MARK: - IDX
-
-/// An IDX file of unsigned bytes: magic 0x000008DD (D = dimension count), big-endian sizes, `values`.
-func idxBytes(dimensions: [Int], values: [UInt8]) -> [UInt8] {
-    var bytes: [UInt8] = [0, 0, 0x08, UInt8(dimensions.count)]
-    for size in dimensions {
-        bytes += [0, 0, 0, 0]
-        setBigEndian32(UInt32(size), in: &bytes, at: bytes.count - 4)
-    }
-    return bytes + values
-}
-
-// MARK: - gzip
-
-/// `bytes` as a gzip stream (zlib's deflate at level 9 with the gzip wrapper).
-func gzip(_ bytes: [UInt8]) -> [UInt8] {
-    var stream = z_stream()
-    // deflateInit2 is a macro; this is what it expands to. windowBits 15 + 16 selects gzip.
-    let begun = deflateInit2_(&stream, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
-                              zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-    precondition(begun == Z_OK, "deflateInit2 failed: \(begun)")
-    defer { deflateEnd(&stream) }
-    var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))))
-    let status = bytes.withUnsafeBufferPointer { input in
-        output.withUnsafeMutableBufferPointer { buffer in
-            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-            stream.avail_in = uInt(input.count)
-            stream.next_out = buffer.baseAddress
-            stream.avail_out = uInt(buffer.count)
-            return deflate(&stream, Z_FINISH)
-        }
-    }
-    precondition(status == Z_STREAM_END, "deflate failed: \(status)")
-    output.removeLast(Int(stream.avail_out))
-    return output
-}
 
 /// The decompressed contents of a gzip stream, or nil when it is not complete and valid
 /// (used only to mutate the IDX data inside a gzip file; at most 64 MB).
@@ -90,18 +31,8 @@ func gunzip(_ compressed: [UInt8]) -> [UInt8]? {
 
 // MARK: - PNG
 
-/// PNG chunk types carry their CRC-32 (zlib's) over type and data.
-func crc32(of bytes: ArraySlice<UInt8>) -> UInt32 {
-    UInt32(bytes.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) })
-}
-
-/// `length · type · data · CRC-32(type + data)`.
-func pngChunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
-    var chunk = [UInt8](repeating: 0, count: 4) + Array(type.utf8) + data + [0, 0, 0, 0]
-    setBigEndian32(UInt32(data.count), in: &chunk, at: 0)
-    setBigEndian32(crc32(of: chunk[4..<(chunk.count - 4)]), in: &chunk, at: chunk.count - 4)
-    return chunk
-}
+/// CRC-32 (zlib's) of `bytes`, as PNG chunks and checkpoints use it.
+func crc32(of bytes: ArraySlice<UInt8>) -> UInt32 { RawPNG.crc(Array(bytes)) }
 
 /// A small PNG written without libpng, so any colour type, bit depth and interlacing can be
 /// made: random samples, a random filter type (0–4) per row, one IDAT, then IEND.
@@ -127,22 +58,11 @@ func makePNG(width: Int, height: Int, colorType: UInt8, bitDepth: Int, interlace
     setBigEndian32(UInt32(width), in: &header, at: 0)
     setBigEndian32(UInt32(height), in: &header, at: 4)
     var file: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-    file += pngChunk("IHDR", header)
-    for (type, data) in extraChunks { file += pngChunk(type, data) }
-    file += pngChunk("IDAT", zlibCompress(scanlines))
-    file += pngChunk("IEND", [])
+    file += RawPNG.chunk("IHDR", header)
+    for (type, data) in extraChunks { file += RawPNG.chunk(type, data) }
+    file += RawPNG.chunk("IDAT", RawPNG.zlibCompress(scanlines))
+    file += RawPNG.chunk("IEND", [])
     return file
-}
-
-/// A zlib stream of `bytes` (`compress2` at level 9).
-func zlibCompress(_ bytes: [UInt8]) -> [UInt8] {
-    var size = compressBound(uLong(bytes.count))
-    var output = [UInt8](repeating: 0, count: Int(size))
-    let status = output.withUnsafeMutableBufferPointer { destination in
-        bytes.withUnsafeBufferPointer { compress2(destination.baseAddress, &size, $0.baseAddress, uLong($0.count), 9) }
-    }
-    precondition(status == Z_OK, "compress2 failed: \(status)")
-    return Array(output[0..<Int(size)])
 }
 
 /// Where a chunk sits in a PNG file: its length field at `offset`, then the type, the data

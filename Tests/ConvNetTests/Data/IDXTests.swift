@@ -7,7 +7,7 @@ final class IDXTests: XCTestCase {
         let values = (0..<(3 * 4 * 5)).map { UInt8($0) }
         let bytes = idxBytes(dimensions: [3, 4, 5], values: values)
         // Detection is by content: a gzip file named .idx and a raw file named .gz both read.
-        writeGzip(bytes, to: directory + "/images.idx")
+        writeBytes(gzip(bytes), to: directory + "/images.idx")
         writeBytes(bytes, to: directory + "/images.gz")
         for name in ["/images.idx", "/images.gz"] {
             let array = try IDXArray.read(contentsOf: directory + name, dimensionCount: 3)
@@ -30,7 +30,7 @@ final class IDXTests: XCTestCase {
         let directory = temporaryDirectory(self)
         func path(_ name: String, _ bytes: [UInt8], gzip: Bool = false) -> String {
             let path = directory + "/" + name
-            if gzip { writeGzip(bytes, to: path) } else { writeBytes(bytes, to: path) }
+            writeBytes(gzip ? TestFixtures.gzip(bytes) : bytes, to: path)
             return path
         }
         let good = idxBytes(dimensions: [2, 3, 3], values: [UInt8](repeating: 7, count: 18))
@@ -60,11 +60,11 @@ final class IDXTests: XCTestCase {
         assertThrows("\(long): has 2 bytes after the 2×3×3 bytes of data (34 bytes with the header) its header announces") {
             try IDXArray.read(contentsOf: long, dimensionCount: 3)
         }
-        let truncatedGzip = path("truncated.gz", Array(gzipped(good).dropLast(12)))
+        let truncatedGzip = path("truncated.gz", Array(TestFixtures.gzip(good).dropLast(12)))
         assertThrows("\(truncatedGzip): truncated gzip data", contains: true) {
             try IDXArray.read(contentsOf: truncatedGzip, dimensionCount: 3)
         }
-        var flipped = gzipped(idxBytes(dimensions: [200], values: (0..<200).map { UInt8($0) }))
+        var flipped = TestFixtures.gzip(idxBytes(dimensions: [200], values: (0..<200).map { UInt8($0) }))
         flipped[flipped.count - 9] ^= 0xFF  // the stored CRC-32 no longer matches
         let corrupt = path("corrupt.gz", flipped)
         assertThrows("\(corrupt): corrupt gzip data: incorrect data check") { try IDXArray.read(contentsOf: corrupt, dimensionCount: 1) }
@@ -75,12 +75,12 @@ final class IDXTests: XCTestCase {
         let directory = temporaryDirectory(self)
         let huge = idxBytes(dimensions: [60_000, 60_000, 60_000], values: [1, 2, 3])
         writeBytes(huge, to: directory + "/huge")
-        writeGzip(huge, to: directory + "/huge.gz")
+        writeBytes(gzip(huge), to: directory + "/huge.gz")
         assertThrows("the header announces an absurd size (dimensions 60000×60000×60000)", contains: true) {
             try IDXArray.read(contentsOf: directory + "/huge", dimensionCount: 3)
         }
         let plausible = idxBytes(dimensions: [1_000_000, 28, 28], values: [1, 2, 3])
-        writeGzip(plausible, to: directory + "/plausible.gz")
+        writeBytes(gzip(plausible), to: directory + "/plausible.gz")
         assertThrows("truncated: the header announces 1000000×28×28 bytes of data", contains: true) {
             try IDXArray.read(contentsOf: directory + "/plausible.gz", dimensionCount: 3)
         }
@@ -110,12 +110,5 @@ final class IDXTests: XCTestCase {
         XCTAssertEqual(loader.images.shape, [2, 1, 1, 2])
         assertClose(loader.images.values, [(0.2 - 0.2) / 0.5, (0.4 - 0.2) / 0.5, (0 - 0.2) / 0.5, (1 - 0.2) / 0.5], tolerance: 1e-6)
         XCTAssertEqual(Array(loader.labels), [0, 1])
-    }
-
-    private func gzipped(_ bytes: [UInt8]) -> [UInt8] {
-        let path = NSTemporaryDirectory() + "convnet-gzip-\(UUID().uuidString)"
-        writeGzip(bytes, to: path)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        return Array(FileManager.default.contents(atPath: path)!)
     }
 }

@@ -130,10 +130,8 @@ final class InterruptionTests: XCTestCase {
         let before = FileManager.default.contents(atPath: output + "/last.safetensors")
 
         // Fill the disk, leaving less room than a checkpoint needs.
-        let filler = FileHandle(forWritingAtPath: mountPoint + "/filler") ?? {
-            FileManager.default.createFile(atPath: mountPoint + "/filler", contents: nil)
-            return FileHandle(forWritingAtPath: mountPoint + "/filler")!
-        }()
+        writeBytes([], to: mountPoint + "/filler")
+        let filler = try XCTUnwrap(FileHandle(forWritingAtPath: mountPoint + "/filler"))
         let block = Data(repeating: 1, count: 4096)
         while (try? filler.write(contentsOf: block)) != nil {}
         try? filler.close()

@@ -1,46 +1,7 @@
-import CZlib
+@_exported import TestFixtures
 import Foundation
 import XCTest
 @testable import ConvNet
-
-/// A fresh empty directory under the system temporary directory, removed when the test ends.
-func temporaryDirectory(_ test: XCTestCase, file: StaticString = #filePath, line: UInt = #line) -> String {
-    let path = NSTemporaryDirectory() + "convnet-tests-\(UUID().uuidString)"
-    try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-    return path
-}
-
-/// Writes `bytes` to `path`.
-func writeBytes(_ bytes: [UInt8], to path: String) {
-    precondition(FileManager.default.createFile(atPath: path, contents: Data(bytes)), "cannot write \(path)")
-}
-
-/// Writes `bytes` gzip-compressed to `path` (zlib's gzwrite).
-func writeGzip(_ bytes: [UInt8], to path: String) {
-    let file = gzopen(path, "wb")!
-    bytes.withUnsafeBytes { _ = gzwrite(file, $0.baseAddress, UInt32($0.count)) }
-    gzclose(file)
-}
-
-/// An IDX file: magic 0x000008DD (D dimensions, unsigned bytes), sizes, then `values`.
-func idxBytes(dimensions: [Int], values: [UInt8]) -> [UInt8] {
-    var bytes: [UInt8] = [0, 0, 0x08, UInt8(dimensions.count)]
-    for size in dimensions {
-        bytes += [UInt8(size >> 24 & 0xFF), UInt8(size >> 16 & 0xFF), UInt8(size >> 8 & 0xFF), UInt8(size & 0xFF)]
-    }
-    return bytes + values
-}
-
-/// The repository root (tests read the bundled data and configs from it).
-let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-    }
-    fatalError("no Package.swift above \(#filePath)")
-}()
 
 /// The bundled MNIST files.
 enum MNIST {

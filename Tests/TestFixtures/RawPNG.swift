@@ -8,13 +8,13 @@ import CZlib
 /// `length (4, big-endian) · type (4) · data · CRC-32 of type+data (4)`:
 /// IHDR, optional PLTE and tRNS, one IDAT holding the zlib-compressed scanlines
 /// (each preceded by filter type 0), IEND.
-struct RawPNG {
+public struct RawPNG {
     /// PNG colour types.
-    enum ColorType: UInt8 {
+    public enum ColorType: UInt8 {
         case gray = 0, rgb = 2, palette = 3, grayAlpha = 4, rgba = 6
 
         /// Samples per pixel.
-        var channels: Int {
+        public var channels: Int {
             switch self {
             case .gray, .palette: return 1
             case .grayAlpha: return 2
@@ -24,20 +24,27 @@ struct RawPNG {
         }
     }
 
-    var width: Int
-    var height: Int
-    var colorType: ColorType
-    var bitDepth: Int
+    public var width: Int
+    public var height: Int
+    public var colorType: ColorType
+    public var bitDepth: Int
     /// `[H, W, channels]` samples, each in 0..<2^bitDepth (palette indices for `.palette`).
-    var samples: [UInt16]
-    var interlaced = false
+    public var samples: [UInt16]
+    public var interlaced = false
     /// Palette entries (r, g, b) for `.palette`.
-    var palette: [(UInt8, UInt8, UInt8)] = []
+    public var palette: [(UInt8, UInt8, UInt8)] = []
     /// The tRNS chunk's data, written as given when not empty.
-    var transparency: [UInt8] = []
+    public var transparency: [UInt8] = []
+
+    /// An image of `samples` `[H, W, channels]`.
+    public init(width: Int, height: Int, colorType: ColorType, bitDepth: Int, samples: [UInt16], interlaced: Bool = false,
+                palette: [(UInt8, UInt8, UInt8)] = [], transparency: [UInt8] = []) {
+        self.width = width; self.height = height; self.colorType = colorType; self.bitDepth = bitDepth
+        self.samples = samples; self.interlaced = interlaced; self.palette = palette; self.transparency = transparency
+    }
 
     /// The complete file.
-    func encoded() -> [UInt8] {
+    public func encoded() -> [UInt8] {
         precondition(samples.count == width * height * colorType.channels, "sample count")
         var file: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         var header = RawPNG.bigEndian(UInt32(width)) + RawPNG.bigEndian(UInt32(height))
@@ -51,7 +58,7 @@ struct RawPNG {
     }
 
     /// The uncompressed image data: every row of every pass, each preceded by filter byte 0.
-    func scanlines() -> [UInt8] {
+    public func scanlines() -> [UInt8] {
         // Adam7 passes as (first row, first column, row step, column step).
         let passes = interlaced
             ? [(0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1)]
@@ -88,18 +95,18 @@ struct RawPNG {
     }
 
     /// `length · type · data · CRC-32(type + data)`.
-    static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
+    public static func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
         let typeAndData = Array(type.utf8) + data
         return bigEndian(UInt32(data.count)) + typeAndData + bigEndian(crc(typeAndData))
     }
 
     /// zlib's CRC-32, the checksum PNG chunks carry.
-    static func crc(_ bytes: [UInt8]) -> UInt32 {
+    public static func crc(_ bytes: [UInt8]) -> UInt32 {
         UInt32(bytes.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) })
     }
 
     /// A zlib stream of `bytes` (zlib's `compress2` at level 9).
-    static func zlibCompress(_ bytes: [UInt8]) -> [UInt8] {
+    public static func zlibCompress(_ bytes: [UInt8]) -> [UInt8] {
         var size = compressBound(uLong(bytes.count))
         var output = [UInt8](repeating: 0, count: Int(size))
         let status = output.withUnsafeMutableBufferPointer { destination in
@@ -109,7 +116,7 @@ struct RawPNG {
         return Array(output[0..<Int(size)])
     }
 
-    static func bigEndian(_ value: UInt32) -> [UInt8] {
+    public static func bigEndian(_ value: UInt32) -> [UInt8] {
         [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
     }
 }
