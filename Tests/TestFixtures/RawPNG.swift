@@ -43,6 +43,14 @@ public struct RawPNG {
         self.samples = samples; self.interlaced = interlaced; self.palette = palette; self.transparency = transparency
     }
 
+    /// A 2×2 grey PNG whose IHDR (with a valid CRC) claims `width`×`height` pixels.
+    public static func claiming(width: UInt32, height: UInt32) -> [UInt8] {
+        var png = RawPNG(width: 2, height: 2, colorType: .gray, bitDepth: 8, samples: [0, 0, 0, 0]).encoded()
+        // IHDR is the first chunk: length at 8, type at 12, its 13 data bytes at 16, CRC at 29.
+        png.replaceSubrange(8..<33, with: chunk("IHDR", bigEndian(width) + bigEndian(height) + [8, 0, 0, 0, 0]))
+        return png
+    }
+
     /// The complete file.
     public func encoded() -> [UInt8] {
         precondition(samples.count == width * height * colorType.channels, "sample count")
