@@ -36,11 +36,7 @@ struct IDXToPNG: ParsableCommand {
             let train = try ImageFolder.write(data.train, to: "\(output)/train")
             let test = try ImageFolder.write(data.test, to: "\(output)/test")
             print("Wrote \(train) training and \(test) test images to \(output)/train and \(output)/test")
-        } catch let error as ConfigError {
-            Report.fail(error.description)
-        } catch let error as TrainingError {
-            Report.fail(error.description)
-        } catch let error as DataError {
+        } catch let error as ConvNetError {
             Report.fail(error.description)
         }
     }

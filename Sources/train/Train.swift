@@ -47,11 +47,7 @@ struct Train: ParsableCommand {
     func run() throws {
         do {
             try execute()
-        } catch let error as TrainingError {
-            Report.fail(error.description)
-        } catch let error as ConfigError {
-            Report.fail(error.description)
-        } catch let error as CheckpointError {
+        } catch let error as ConvNetError {
             Report.fail(error.description)
         }
     }

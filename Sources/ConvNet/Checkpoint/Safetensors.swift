@@ -165,7 +165,7 @@ public enum Safetensors {
 }
 
 /// A checkpoint that cannot be read or used: which file and why.
-public struct CheckpointError: Error, Equatable, CustomStringConvertible {
+public struct CheckpointError: ConvNetError, Equatable {
     /// The checkpoint path.
     public var file: String
     /// What is wrong.

@@ -6,8 +6,12 @@ import Musl
 import Darwin
 #endif
 
+/// An error meant for the user: its `description` is one line saying what is wrong and
+/// where (file, key path or layer). The executables print it and exit with status 1.
+public protocol ConvNetError: Error, CustomStringConvertible {}
+
 /// A file that cannot be read or whose contents are wrong: which file and what is wrong.
-public struct DataError: Error, Equatable, CustomStringConvertible {
+public struct DataError: ConvNetError, Equatable {
     /// The path as the user gave it.
     public var file: String
     /// What is wrong, with expected and found values where there are some.

@@ -183,7 +183,7 @@ public final class LayerProfile {
 }
 
 /// A model description that cannot be built: which layer (1-based) and why.
-public struct ModelError: Error, Equatable, CustomStringConvertible {
+public struct ModelError: ConvNetError, Equatable {
     /// 1-based position of the layer in the description.
     public var layer: Int
     /// The layer's summary, e.g. "maxpool 2".

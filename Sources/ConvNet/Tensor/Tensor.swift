@@ -95,12 +95,6 @@ public final class Tensor {
         data.update(repeating: value, count: count)
     }
 
-    /// Copies `other`'s shape and elements into this tensor.
-    public func copy(from other: Tensor) {
-        reshape(to: other.shape)
-        data.update(from: other.data, count: count)
-    }
-
     /// The elements as an array (for tests and serialisation, not hot loops).
     public var values: [Float] { Array(buffer) }
 

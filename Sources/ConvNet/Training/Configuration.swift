@@ -103,7 +103,7 @@ private func setValue(_ value: Any, at path: [String], in object: inout [String:
 }
 
 /// A config that cannot be used: the file and the key path with what was expected and found.
-public struct ConfigError: Error, Equatable, CustomStringConvertible {
+public struct ConfigError: ConvNetError, Equatable {
     /// The config file.
     public var file: String
     /// What is wrong, e.g. `training.optimizer.learningRate must be > 0, found -1`.

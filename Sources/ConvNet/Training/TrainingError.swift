@@ -1,5 +1,5 @@
 /// Why a training or evaluation run stopped before finishing, as one line for the user.
-public enum TrainingError: Error, CustomStringConvertible {
+public enum TrainingError: ConvNetError {
     /// The config is invalid or does not fit the data.
     case configuration(ConfigError)
     /// A data file is missing or malformed.
