@@ -47,7 +47,7 @@ let package = Package(
             dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "TestFixtures",
-            dependencies: ["CZlib"],
+            dependencies: ["ConvNet", "CZlib"],
             path: "Tests/TestFixtures"),
         .testTarget(
             name: "ConvNetTests",
@@ -57,6 +57,5 @@ let package = Package(
             name: "ConvNetFuzzTests",
             dependencies: ["ConvNet", "TestFixtures", "CZlib", "CPNG"],
             swiftSettings: optimized),
-    ],
-    swiftLanguageModes: [.v5]
+    ]
 )

@@ -101,7 +101,7 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
         do throws(CheckpointError) {
             let checkpoint = try Checkpoint.decode(bytes, name: "fuzz")
             let model = try checkpoint.makeModel()
-            require(checkpoint.parameters.map(\.shape) == model.parameters.map(\.value.shape), "parameter shapes differ from the model's")
+            require(checkpoint.modelState.map(\.shape) == model.stateEntries.map(\.shape), "state shapes differ from the model's")
         } catch {
             requireOneLine(error.description)
         }
@@ -175,8 +175,9 @@ func seedInputs(_ reader: FuzzedReader) -> [[UInt8]] {
                           rawPNG(width: 4, height: 2, bitDepth: 8, colorType: 6, channels: 4)]
     case .checkpoint:
         let description = ModelDescription(input: [1, 6, 6], layers: [
-            .conv(filters: 2, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(1), bias: true),
-            .relu, .maxPool(size: SizePair(2), stride: nil), .flatten, .dropout(rate: 0.5), .dense(units: 3),
+            Conv2D.Specification(filters: 2, kernel: SizePair(3), padding: .size(SizePair(1))),
+            ReLU.Specification(), MaxPool2D.Specification(size: SizePair(2)), Flatten.Specification(),
+            Dropout.Specification(rate: 0.5), Dense.Specification(units: 3),
         ])
         let model = try! Sequential(description, seed: 1)
         return [Checkpoint(model: model, classNames: ["a", "b", "c"], normalization: .none).encoded()]

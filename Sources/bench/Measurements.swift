@@ -88,24 +88,18 @@ enum Measurements {
         return InferenceResult(imagesPerSecond: Double(batches * batch) / seconds, singleImageMilliseconds: best * 1e3)
     }
 
-    /// Multiply-adds per image of the conv and dense layers: forward, plus (training) the
-    /// weight gradient and the input gradient (skipped for the first trainable layer).
+    /// Multiply-adds per image: each layer's forward (from its specification), plus in training
+    /// the weight gradient of layers with parameters and the input gradient of those after the
+    /// first trainable layer (the first computes none), each as many as the forward.
     static func multiplyAccumulates(_ model: Sequential, training: Bool) -> Int {
         var total = 0
-        var firstTrainable = true
+        var seenTrainable = false
         for (index, layer) in model.layers.enumerated() {
-            let forward: Int
-            if let conv = layer as? Conv2D {
-                let output = model.shapes[index + 1]
-                forward = conv.filters * conv.inputChannels * conv.kernelHeight * conv.kernelWidth * output[1] * output[2]
-            } else if let dense = layer as? Dense {
-                forward = dense.inputFeatures * dense.outputFeatures
-            } else {
-                continue
-            }
+            let forward = model.description.layers[index].specification.multiplyAccumulates(forInput: model.shapes[index])
             total += forward
-            if training { total += forward + (firstTrainable ? 0 : forward) }
-            firstTrainable = false
+            guard training, !layer.parameters.isEmpty else { continue }
+            total += forward + (seenTrainable ? forward : 0)
+            seenTrainable = true
         }
         return total
     }
@@ -126,7 +120,9 @@ enum Measurements {
                            strideHeight: stride, strideWidth: stride, workspaceLimit: workspaceLimit, random: &random)
         let input = Tensor(shape: [batch, channels, height, width])
         for i in 0..<input.count { input.data[i] = random.nextUniform() }
-        let outputShape = [batch] + ((try? layer.outputShape(forInput: [channels, height, width])) ?? [])
+        let geometry = ConvolutionGeometry(channels: channels, height: height, width: width, kernelHeight: kernel, kernelWidth: kernel,
+                                           strideHeight: stride, strideWidth: stride)
+        let outputShape = [batch, filters, geometry.outputHeight, geometry.outputWidth]
         let outputGradient = Tensor(shape: forwardOnly ? [0] : outputShape)
         outputGradient.fill(0.001)
         var forward = Double.infinity, training = Double.infinity

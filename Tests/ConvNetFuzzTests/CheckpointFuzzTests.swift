@@ -4,8 +4,8 @@ import XCTest
 
 /// Mutated checkpoints (safetensors) through `Checkpoint.decode`.
 final class CheckpointFuzzTests: XCTestCase {
-    /// A model checkpoint, a training checkpoint (velocities, dropout generators, config) and a
-    /// model checkpoint using strides, padding, pooling and non-square sizes.
+    /// A model checkpoint, a training checkpoint (SGD velocities, config) and a model
+    /// checkpoint using strides, padding, pooling and non-square sizes.
     static let seeds: [[UInt8]] = {
         let small = ModelDescription(input: [1, 6, 6], layers: [
             .conv(filters: 2, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(0), bias: true),
@@ -17,19 +17,16 @@ final class CheckpointFuzzTests: XCTestCase {
             .flatten, .dense(units: 4),
         ])
         let model = try! Sequential(small, seed: 1)
-        let optimizer = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9)
+        let settings = OptimizerSettings(SGD.Specification(learningRate: 0.1, momentum: 0.9))
+        let optimizer = settings.makeOptimizer(for: model.arena)
         for parameter in model.parameters { parameter.gradient.fill(0.25) }
-        optimizer.step()
-        // TrainingState's memberwise initializer is internal; it is Codable.
-        let stateJSON = """
-            {"dropoutGenerators": \(model.dropoutLayers.map(\.random.stateWords)), "epochLossSum": 1.5, "epochCorrect": 3,
-             "epochSeen": 4, "epochSeconds": 0.5, "bestAccuracy": 0.75, "bestEpoch": 2}
-            """
-        let state = try! JSONDecoder().decode(Checkpoint.TrainingState.self, from: Data(stateJSON.utf8))
+        optimizer.step(learningRate: 0.1)
+        let state = Checkpoint.TrainingState(epochLossSum: 1.5, epochCorrect: 3, epochSeen: 4, epochSeconds: 0.5,
+                                             bestAccuracy: 0.75, bestEpoch: 2)
         return [
             Checkpoint(model: model, classNames: ["a", "b", "c"], normalization: Normalization(mean: 0.1, std: 0.3)).encoded(),
             Checkpoint(model: model, classNames: ["a", "b", "c"], normalization: .none, configuration: "{\"name\": \"fuzz\"}",
-                       epoch: 2, step: 1, optimizer: optimizer, trainingState: state).encoded(),
+                       epoch: 2, step: 1, optimizer: (settings, optimizer), trainingState: state).encoded(),
             Checkpoint(model: try! Sequential(strided, seed: 2), classNames: ["w", "x", "y", "z"], normalization: .none).encoded(),
         ]
     }()
@@ -132,22 +129,21 @@ final class CheckpointFuzzTests: XCTestCase {
         } catch {
             return input.fail("decoded, but its model cannot be built: \(error)")
         }
-        input.check(checkpoint.parameters.map(\.shape) == model.parameters.map(\.value.shape),
-                    "parameter shapes \(checkpoint.parameters.map(\.shape)) are not the model's")
-        input.check(checkpoint.parameters.allSatisfy { $0.values.count == $0.shape.reduce(1, *) }, "a parameter's values do not fill its shape")
-        input.check(checkpoint.velocities.isEmpty || checkpoint.velocities.map(\.shape) == model.parameters.map(\.value.shape),
-                    "velocity shapes \(checkpoint.velocities.map(\.shape)) are not the model's")
-        input.check((checkpoint.trainingState == nil) == checkpoint.velocities.isEmpty, "velocities without training state or the reverse")
-        input.check(checkpoint.classNames.count == model.outputCount, "\(checkpoint.classNames.count) class names, \(model.outputCount) outputs")
-        if let state = checkpoint.trainingState {
-            input.check(state.dropoutGenerators.count == model.dropoutLayers.count && state.dropoutGenerators.allSatisfy { $0.count == 4 },
-                        "dropout generators \(state.dropoutGenerators) do not fit the model")
+        input.check(checkpoint.modelState.map(\.shape) == model.stateEntries.map(\.shape),
+                    "state shapes \(checkpoint.modelState.map(\.shape)) are not the model's")
+        input.check(checkpoint.modelState.allSatisfy { $0.values.count == $0.shape.reduce(1, *) }, "a tensor's values do not fill its shape")
+        if let optimizer = checkpoint.optimizer {
+            let expected = optimizer.makeOptimizer(for: model.arena).stateEntries
+            input.check(checkpoint.optimizerState.map(\.shape) == expected.map(\.shape),
+                        "optimizer state shapes \(checkpoint.optimizerState.map(\.shape)) are not the optimizer's")
         }
+        input.check((checkpoint.trainingState == nil) == (checkpoint.optimizer == nil), "an optimizer without training state or the reverse")
+        input.check(checkpoint.classNames.count == model.outputCount, "\(checkpoint.classNames.count) class names, \(model.outputCount) outputs")
         input.check(checkpoint.epoch >= 0 && checkpoint.step >= 0, "epoch \(checkpoint.epoch), step \(checkpoint.step)")
         do throws(CheckpointError) {
             let again = try Checkpoint.decode(checkpoint.encoded(), name: "re-encoded")
             input.check(again.model == checkpoint.model && again.classNames == checkpoint.classNames
-                        && again.parameters.map { $0.values.map(\.bitPattern) } == checkpoint.parameters.map { $0.values.map(\.bitPattern) },
+                        && again.modelState.map { $0.values.floats?.map(\.bitPattern) } == checkpoint.modelState.map { $0.values.floats?.map(\.bitPattern) },
                         "encoding the decoded checkpoint again does not give it back")
         } catch {
             input.fail("decoded, but encoding it again gives a file that does not decode: \(error)")

@@ -2,18 +2,23 @@ import Foundation
 
 /// A saved model, and optionally the training state needed to resume it exactly.
 ///
-/// Stored as safetensors (see `Safetensors`): model tensors are named as in PyTorch's
-/// `nn.Sequential` (`"0.weight"` `[F, C, KH, KW]`, `"7.weight"` `[O, I]`, `"0.bias"`),
-/// SGD velocities as `"velocity.<name>"`. `__metadata__` holds (all strings):
-/// `format` = "convnet", `format_version`, `kind` ("model" or "training"), `model`
-/// (the architecture as JSON), `classes` (JSON list), `normalization` (JSON),
-/// `config` (the training config as JSON), `epoch` (epochs completed), `step` (steps
-/// completed within the next epoch, non-zero only for an interrupted epoch),
-/// `checksum` ("crc32:" + 8 hex digits of the data section) and, for training
-/// checkpoints, `training_state` (JSON: dropout generators, partial-epoch sums, best accuracy).
+/// Stored as safetensors (see `Safetensors`). The tensors are the model's state dictionary,
+/// named as PyTorch's `nn.Sequential` names them (`"0.weight"` `[F, C, KH, KW]`,
+/// `"1.running_mean"`, `"1.num_batches_tracked"` I64, `"7.weight"` `[O, I]`), and, in a
+/// training checkpoint, the optimizer's state as `"optimizer.<its name>"`
+/// (`"optimizer.0.weight.momentum_buffer"`, `"optimizer.step"`). `__metadata__` holds (all
+/// strings): `format` = "convnet", `format_version`, `kind` ("model" or "training"), `model`
+/// (the architecture as JSON), `classes` (JSON list), `normalization` (JSON), `config` (the
+/// training config as JSON), `epoch` (epochs completed), `step` (steps completed within the
+/// next epoch, non-zero only for an interrupted epoch), for training checkpoints `optimizer`
+/// (its settings as JSON) and `training_state` (JSON: partial-epoch sums, best accuracy), and
+/// `checksum`: "crc32:" + 8 hex digits over the metadata, the tensor table and the data.
+///
+/// Format version 1 (ConvNet's first release) is still read: its tensors were the
+/// parameters and `"velocity.<name>"` SGD velocities, and its checksum covered the data only.
 public struct Checkpoint {
-    /// The newest `format_version` this build reads and writes.
-    public static let formatVersion = 1
+    /// The newest `format_version` this build reads, and the one it writes.
+    public static let formatVersion = 2
 
     /// The architecture.
     public var model: ModelDescription
@@ -21,10 +26,12 @@ public struct Checkpoint {
     public var classNames: [String]
     /// Input normalisation the model was trained with.
     public var normalization: Normalization
-    /// The model's parameters, by name, in model order.
-    public var parameters: [NamedTensor]
-    /// SGD velocities, by parameter, in model order (training checkpoints only).
-    public var velocities: [NamedTensor]
+    /// The model's state dictionary: parameters and buffers, in model order.
+    public var modelState: [NamedTensor]
+    /// The optimizer's settings (training checkpoints only).
+    public var optimizer: OptimizerSettings?
+    /// The optimizer's state, named as the optimizer names it (training checkpoints only).
+    public var optimizerState: [NamedTensor]
     /// The training config as JSON, if any.
     public var configuration: String?
     /// Epochs completed.
@@ -33,11 +40,11 @@ public struct Checkpoint {
     public var step: Int
     /// Resumable training state (training checkpoints only).
     public var trainingState: TrainingState?
+    /// The format version of the file this was read from (`formatVersion` when made here).
+    public private(set) var formatVersionRead = Checkpoint.formatVersion
 
-    /// What, beyond weights and velocities, a run needs to continue exactly.
+    /// What, beyond the model's and the optimizer's state, a run needs to continue exactly.
     public struct TrainingState: Codable, Equatable, Sendable {
-        /// Each dropout layer's generator state, in layer order.
-        public var dropoutGenerators: [[UInt64]]
         /// Sums over the steps of the interrupted epoch done so far.
         public var epochLossSum: Double
         /// Correct predictions over the steps of the interrupted epoch done so far.
@@ -50,26 +57,34 @@ public struct Checkpoint {
         public var bestAccuracy: Double
         /// The epoch (1-based) of `bestAccuracy`.
         public var bestEpoch: Int
+
+        /// The state from its parts.
+        public init(epochLossSum: Double, epochCorrect: Int, epochSeen: Int, epochSeconds: Double,
+                    bestAccuracy: Double, bestEpoch: Int) {
+            self.epochLossSum = epochLossSum; self.epochCorrect = epochCorrect; self.epochSeen = epochSeen
+            self.epochSeconds = epochSeconds; self.bestAccuracy = bestAccuracy; self.bestEpoch = bestEpoch
+        }
     }
 
-    /// A checkpoint of `model`'s current parameters.
+    /// A checkpoint of `model`'s current state and, for a training checkpoint, of `optimizer`'s.
     public init(model: Sequential, classNames: [String], normalization: Normalization,
                 configuration: String? = nil, epoch: Int = 0, step: Int = 0,
-                optimizer: SGD? = nil, trainingState: TrainingState? = nil) {
+                optimizer: (settings: OptimizerSettings, optimizer: any Optimizer)? = nil,
+                trainingState: TrainingState? = nil) {
         self.model = model.description
         self.classNames = classNames
         self.normalization = normalization
-        self.parameters = model.parameters.map { NamedTensor(name: $0.name, shape: $0.value.shape, values: $0.value.values) }
-        self.velocities = optimizer.map { optimizer in
-            zip(model.parameters, optimizer.velocities).map {
-                NamedTensor(name: "velocity.\($0.name)", shape: $1.shape, values: $1.values)
-            }
-        } ?? []
+        self.modelState = model.stateDictionary
+        self.optimizer = optimizer?.settings
+        self.optimizerState = optimizer?.optimizer.state ?? []
         self.configuration = configuration
         self.epoch = epoch
         self.step = step
         self.trainingState = trainingState
     }
+
+    /// The prefix of optimizer state tensors in the file.
+    static let optimizerPrefix = "optimizer."
 
     /// Encodes the checkpoint as a safetensors file.
     public func encoded() -> [UInt8] {
@@ -84,11 +99,16 @@ public struct Checkpoint {
             "step": "\(step)",
         ]
         if let configuration { metadata["config"] = configuration }
-        if let trainingState { metadata["training_state"] = jsonString(trainingState) }
-        let tensors = parameters + velocities
-        // The checksum covers the data section, which does not depend on the header.
-        let data = Safetensors.encode(tensors, metadata: [:])
-        metadata["checksum"] = "crc32:" + Safetensors.dataChecksum(data)
+        if let trainingState {
+            metadata["training_state"] = jsonString(trainingState)
+            if let optimizer { metadata["optimizer"] = jsonString(optimizer) }
+        }
+        let tensors = modelState + (trainingState == nil ? [] : optimizerState.map {
+            NamedTensor(name: Checkpoint.optimizerPrefix + $0.name, shape: $0.shape, values: $0.values)
+        })
+        // The checksum covers the data and the header without itself: encode, checksum, encode again.
+        let unsigned = Safetensors.encode(tensors, metadata: metadata)
+        metadata["checksum"] = "crc32:" + Safetensors.contentChecksum(unsigned, tensors: tensors, metadata: metadata)
         return Safetensors.encode(tensors, metadata: metadata)
     }
 
@@ -102,7 +122,8 @@ public struct Checkpoint {
     }
 
     /// Reads and validates a checkpoint: the safetensors structure, the format and its
-    /// version, the checksum of the data, and that the tensors match the architecture.
+    /// version, the checksum, and that the tensors are exactly the architecture's state
+    /// (and the optimizer's, for a training checkpoint).
     public static func read(contentsOf path: String) throws(CheckpointError) -> Checkpoint {
         let bytes: [UInt8]
         do { bytes = try readFileBytes(path, limit: 4 << 30) } catch { throw CheckpointError(file: path, error.message) }
@@ -122,9 +143,10 @@ public struct Checkpoint {
             throw CheckpointError(file: name, "has format version \(version), newer than this ConvNet reads (\(formatVersion)); update ConvNet")
         }
         guard let storedChecksum = metadata["checksum"] else { throw CheckpointError(file: name, "has no checksum") }
-        let actualChecksum = "crc32:" + Safetensors.dataChecksum(bytes)
+        let actualChecksum = "crc32:" + (version == 1 ? Safetensors.dataChecksum(bytes)
+                                         : Safetensors.contentChecksum(bytes, tensors: tensors, metadata: metadata))
         guard storedChecksum == actualChecksum else {
-            throw CheckpointError(file: name, "is corrupt: its data does not match its checksum (stored \(storedChecksum), computed \(actualChecksum))")
+            throw CheckpointError(file: name, "is corrupt: its contents do not match its checksum (stored \(storedChecksum), computed \(actualChecksum))")
         }
         func field<T: Decodable>(_ key: String, _ type: T.Type) throws(CheckpointError) -> T {
             guard let text = metadata[key] else { throw CheckpointError(file: name, "metadata is missing \"\(key)\"") }
@@ -145,9 +167,13 @@ public struct Checkpoint {
         let model = try field("model", ModelDescription.self)
         let classNames = try field("classes", [String].self)
         let normalization = try field("normalization", Normalization.self)
-        let trainingState = metadata["kind"] == "training" ? try field("training_state", TrainingState.self) : nil
+        let isTraining = metadata["kind"] == "training"
+        let trainingState = isTraining ? try field("training_state", TrainingState.self) : nil
+        // Version 1 trained with SGD only; its velocities are SGD's momentum buffers.
+        let optimizer: OptimizerSettings? = !isTraining ? nil
+            : version == 1 ? OptimizerSettings(SGD.Specification(learningRate: 0.01)) : try field("optimizer", OptimizerSettings.self)
 
-        // The tensors must be exactly the architecture's parameters (and velocities for training).
+        // The tensors must be exactly the architecture's state (and the optimizer's for training).
         let expected: Sequential
         do { expected = try Sequential(model, seed: 0, parameterLimit: tensors.reduce(0) { $0 + $1.values.count }) } catch {
             throw CheckpointError(file: name, "its model cannot be built: \(error)")
@@ -156,68 +182,65 @@ public struct Checkpoint {
             throw CheckpointError(file: name, "the model has \(expected.outputCount) outputs but \(classNames.count) class names")
         }
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        func stored(prefix: String) throws(CheckpointError) -> [NamedTensor] {
+        func stored(_ entries: [StateEntry], fileName: (String) -> String) throws(CheckpointError) -> [NamedTensor] {
             var result: [NamedTensor] = []
-            for parameter in expected.parameters {
-                let tensorName = prefix + parameter.name
+            for entry in entries {
+                let tensorName = fileName(entry.name)
                 guard let tensor = byName[tensorName] else { throw CheckpointError(file: name, "tensor \"\(tensorName)\" is missing") }
-                guard tensor.shape == parameter.value.shape else {
-                    throw CheckpointError(file: name, "tensor \"\(tensorName)\" has shape \(tensor.shape), the model needs \(parameter.value.shape)")
+                guard tensor.shape == entry.shape, tensor.values.dtype == entry.dtype else {
+                    throw CheckpointError(file: name, "tensor \"\(tensorName)\" is \(tensor.values.dtype) \(tensor.shape), the model needs \(entry.dtype) \(entry.shape)")
                 }
-                result.append(tensor)
+                result.append(NamedTensor(name: entry.name, shape: tensor.shape, values: tensor.values))
             }
             return result
         }
-        let parameters = try stored(prefix: "")
-        let velocities = trainingState == nil ? [] : try stored(prefix: "velocity.")
-        guard tensors.count == parameters.count + velocities.count else {
-            let known = Set((parameters + velocities).map(\.name))
-            let extra = tensors.map(\.name).filter { !known.contains($0) }
+        let modelState = try stored(expected.stateEntries) { $0 }
+        var optimizerState: [NamedTensor] = []
+        if let optimizer {
+            let entries = optimizer.makeOptimizer(for: expected.arena).stateEntries
+            optimizerState = version == 1
+                ? try stored(entries) { "velocity." + $0.replacingOccurrences(of: ".momentum_buffer", with: "") }
+                : try stored(entries) { optimizerPrefix + $0 }
+        }
+        guard tensors.count == modelState.count + optimizerState.count else {
+            let known = Set(modelState.map(\.name) + optimizerState.map { optimizerPrefix + $0.name })
+            let extra = tensors.map(\.name).filter { !known.contains($0) && !$0.hasPrefix("velocity.") }
             throw CheckpointError(file: name, "has tensors the model does not use: \(extra.prefix(5).joined(separator: ", "))")
         }
         var checkpoint = Checkpoint(model: model, classNames: classNames, normalization: normalization,
-                                    parameters: parameters, velocities: velocities,
+                                    modelState: modelState, optimizer: optimizer, optimizerState: optimizerState,
                                     configuration: metadata["config"],
                                     epoch: try integer("epoch"), step: try integer("step"),
                                     trainingState: trainingState)
-        if let state = trainingState, state.dropoutGenerators.count != expected.dropoutLayers.count
-            || state.dropoutGenerators.contains(where: { $0.count != 4 }) {
-            throw CheckpointError(file: name, "training_state has \(state.dropoutGenerators.count) dropout generators, the model has \(expected.dropoutLayers.count) dropout layers")
-        }
-        checkpoint.trainingState = trainingState
+        checkpoint.formatVersionRead = version
         return checkpoint
     }
 
     private init(model: ModelDescription, classNames: [String], normalization: Normalization,
-                 parameters: [NamedTensor], velocities: [NamedTensor], configuration: String?,
-                 epoch: Int, step: Int, trainingState: TrainingState?) {
+                 modelState: [NamedTensor], optimizer: OptimizerSettings?, optimizerState: [NamedTensor],
+                 configuration: String?, epoch: Int, step: Int, trainingState: TrainingState?) {
         self.model = model; self.classNames = classNames; self.normalization = normalization
-        self.parameters = parameters; self.velocities = velocities; self.configuration = configuration
-        self.epoch = epoch; self.step = step; self.trainingState = trainingState
+        self.modelState = modelState; self.optimizer = optimizer; self.optimizerState = optimizerState
+        self.configuration = configuration; self.epoch = epoch; self.step = step; self.trainingState = trainingState
     }
 
-    /// Builds the model and loads the weights into it.
+    /// Builds the model and loads its state into it.
     public func makeModel() throws(CheckpointError) -> Sequential {
         let model: Sequential
         do { model = try Sequential(self.model, seed: 0) } catch { throw CheckpointError(file: "", "\(error)") }
-        loadParameters(into: model)
+        loadState(into: model)
         return model
     }
 
-    /// Copies the stored weights into `model` (which must have this architecture).
-    public func loadParameters(into model: Sequential) {
-        for (parameter, tensor) in zip(model.parameters, parameters) {
-            precondition(parameter.value.shape == tensor.shape)
-            tensor.values.withUnsafeBufferPointer { parameter.value.data.update(from: $0.baseAddress!, count: $0.count) }
-        }
+    /// Copies the stored parameters and buffers into `model` (which must have this architecture).
+    public func loadState(into model: Sequential) {
+        model.loadState(Dictionary(modelState.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }))
     }
 
-    /// Copies the stored velocities into `optimizer` (same parameter order).
-    public func loadVelocities(into optimizer: SGD) {
-        for (velocity, tensor) in zip(optimizer.velocities, velocities) {
-            precondition(velocity.shape == tensor.shape)
-            tensor.values.withUnsafeBufferPointer { velocity.data.update(from: $0.baseAddress!, count: $0.count) }
-        }
+    /// Copies the stored optimizer state into `optimizer` (one of this checkpoint's optimizer
+    /// type, over a model of this architecture).
+    public func loadOptimizerState(into optimizer: any Optimizer) {
+        optimizer.load(state: Dictionary(optimizerState.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }))
     }
 }
 

@@ -1,29 +1,14 @@
 import CZlib
 import Foundation
 
-/// A named float32 tensor in a safetensors file.
-public struct NamedTensor: Equatable, Sendable {
-    /// Name, e.g. `"0.weight"`.
-    public var name: String
-    /// Shape, e.g. `[20, 1, 5, 5]`.
-    public var shape: [Int]
-    /// Values, row-major.
-    public var values: [Float]
-
-    /// A tensor entry (values.count must equal the shape's product).
-    public init(name: String, shape: [Int], values: [Float]) {
-        precondition(Tensor.elementCount(shape) == values.count)
-        self.name = name; self.shape = shape; self.values = values
-    }
-}
-
 /// The safetensors container format (as read by Hugging Face's `safetensors` library):
 ///
 /// `[8-byte little-endian header length H][H bytes of JSON header][data]`. The header maps
 /// each tensor name to `{"dtype": "F32", "shape": […], "data_offsets": [begin, end]}` (offsets
 /// into the data section, which the tensors cover exactly, without gaps) and may hold
 /// `"__metadata__"`, a map of strings. The header is padded with spaces to a multiple of 8.
-/// Only F32 little-endian tensors are written and read here.
+/// F32 and I64 little-endian tensors are written and read here (PyTorch stores batch norm's
+/// `num_batches_tracked` as I64).
 public enum Safetensors {
     /// Largest header accepted: 100 MB (the reference implementation's limit).
     public static let headerLimit = 100_000_000
@@ -34,8 +19,8 @@ public enum Safetensors {
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
         for tensor in tensors {
-            let size = tensor.values.count * 4
-            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
+            let size = tensor.values.count * bytesPerValue(tensor.values.dtype)!
+            header[tensor.name] = ["dtype": tensor.values.dtype, "shape": tensor.shape, "data_offsets": [offset, offset + size]] as [String: Any]
             offset += size
         }
         var headerBytes = Array((try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data())
@@ -45,12 +30,22 @@ public enum Safetensors {
         withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { file.append(contentsOf: $0) }
         file.append(contentsOf: headerBytes)
         for tensor in tensors {
-            tensor.values.withUnsafeBytes { raw in
-                // Float32 little-endian: the in-memory layout on x86_64 and arm64.
-                file.append(contentsOf: raw)
+            // Little-endian: the in-memory layout on x86_64 and arm64.
+            switch tensor.values {
+            case .float32(let values): values.withUnsafeBytes { file.append(contentsOf: $0) }
+            case .int64(let values): values.withUnsafeBytes { file.append(contentsOf: $0) }
             }
         }
         return file
+    }
+
+    /// Bytes per element of the dtypes read and written here, nil for others.
+    static func bytesPerValue(_ dtype: String) -> Int? {
+        switch dtype {
+        case "F32": return 4
+        case "I64": return 8
+        default: return nil
+        }
     }
 
     /// Decodes a safetensors file, validating the header length, every entry's dtype,
@@ -81,7 +76,7 @@ public enum Safetensors {
             metadata = strings
         }
         let dataLength = file.count - dataStart
-        var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
+        var entries: [(name: String, dtype: String, shape: [Int], begin: Int, end: Int)] = []
         for (key, value) in header where key != "__metadata__" {
             guard let entry = value as? [String: Any],
                   let dtype = entry["dtype"] as? String,
@@ -89,8 +84,8 @@ public enum Safetensors {
                   let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
                 throw CheckpointError(file: name, "header entry \"\(key)\" needs dtype, shape and data_offsets [begin, end]")
             }
-            guard dtype == "F32" else {
-                throw CheckpointError(file: name, "tensor \"\(key)\" has dtype \(dtype); only F32 is supported")
+            guard let width = bytesPerValue(dtype) else {
+                throw CheckpointError(file: name, "tensor \"\(key)\" has dtype \(dtype); only F32 and I64 are supported")
             }
             guard shape.allSatisfy({ $0 >= 0 && $0 <= 1 << 31 }), shape.count <= 8 else {
                 throw CheckpointError(file: name, "tensor \"\(key)\" has an invalid shape \(shape)")
@@ -110,10 +105,10 @@ public enum Safetensors {
                 }
                 count = product
             }
-            guard end - begin == count * 4 else {
-                throw CheckpointError(file: name, "tensor \"\(key)\" shape \(shape) needs \(count * 4) bytes but data_offsets span \(end - begin)")
+            guard end - begin == count * width else {
+                throw CheckpointError(file: name, "tensor \"\(key)\" shape \(shape) needs \(count * width) bytes but data_offsets span \(end - begin)")
             }
-            entries.append((key, shape, begin, end))
+            entries.append((key, dtype, shape, begin, end))
         }
         entries.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
         var position = 0
@@ -128,17 +123,45 @@ public enum Safetensors {
         guard position == dataLength else {
             throw CheckpointError(file: name, "data section has \(dataLength - position) bytes after the last tensor")
         }
-        let tensors = entries.map { entry in
-            let count = (entry.end - entry.begin) / 4
-            var values = [Float](repeating: 0, count: count)
-            values.withUnsafeMutableBytes { raw in
-                file.withUnsafeBytes { source in
-                    raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(dataStart + entry.begin)..<(dataStart + entry.end)]))
+        let tensors = file.withUnsafeBytes { source in
+            entries.map { entry in
+                let bytes = UnsafeRawBufferPointer(rebasing: source[(dataStart + entry.begin)..<(dataStart + entry.end)])
+                let values: TensorValues
+                if entry.dtype == "I64" {
+                    var integers = [Int64](repeating: 0, count: bytes.count / 8)
+                    integers.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                    values = .int64(integers)
+                } else {
+                    var floats = [Float](repeating: 0, count: bytes.count / 4)
+                    floats.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+                    values = .float32(floats)
                 }
+                return NamedTensor(name: entry.name, shape: entry.shape, values: values)
             }
-            return NamedTensor(name: entry.name, shape: entry.shape, values: values)
         }
         return (tensors, metadata)
+    }
+
+    /// CRC-32 of everything a reader relies on: the metadata except `checksum` (sorted by key),
+    /// each tensor's name, dtype, shape and offsets (in data order), and the data section;
+    /// as 8 hex digits. A flipped bit anywhere but in the JSON's spacing changes it.
+    /// (Format version 1 covered the data section only, `dataChecksum`.)
+    public static func contentChecksum(_ file: [UInt8], tensors: [NamedTensor], metadata: [String: String]) -> String {
+        var description = ""
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) where key != "checksum" {
+            description += "\(key)\u{0}\(value)\u{0}"
+        }
+        description += "\u{1}"
+        var offset = 0
+        for tensor in tensors {
+            let size = tensor.values.count * (bytesPerValue(tensor.values.dtype) ?? 0)
+            description += "\(tensor.name)\u{0}\(tensor.values.dtype)\u{0}\(tensor.shape)\u{0}\(offset),\(offset + size)\u{0}"
+            offset += size
+        }
+        var headerLength = 0
+        for i in 0..<8 { headerLength |= Int(file[i]) << (8 * i) }
+        let crc = crc32Update(crc32Update(crc32(0, nil, 0), Array(description.utf8)), file, from: 8 + headerLength)
+        return String(format: "%08x", UInt32(truncatingIfNeeded: crc))
     }
 
     /// CRC-32 (zlib's) of the data section of an encoded file, as 8 hex digits.
@@ -149,9 +172,13 @@ public enum Safetensors {
     }
 
     static func checksum(_ bytes: [UInt8], from start: Int) -> String {
-        let value = bytes.withUnsafeBufferPointer { buffer -> UInt in
-            guard start < buffer.count else { return crc32(0, nil, 0) }
-            var crc = crc32(0, nil, 0)
+        String(format: "%08x", UInt32(truncatingIfNeeded: crc32Update(crc32(0, nil, 0), bytes, from: start)))
+    }
+
+    /// `crc` continued over `bytes[start...]`.
+    private static func crc32Update(_ crc: UInt, _ bytes: [UInt8], from start: Int = 0) -> UInt {
+        bytes.withUnsafeBufferPointer { buffer -> UInt in
+            var crc = crc
             var offset = start
             while offset < buffer.count {  // crc32 takes a 32-bit length
                 let length = min(buffer.count - offset, 1 << 30)
@@ -160,7 +187,6 @@ public enum Safetensors {
             }
             return crc
         }
-        return String(format: "%08x", UInt32(truncatingIfNeeded: value))
     }
 }
 

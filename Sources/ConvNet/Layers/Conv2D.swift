@@ -1,5 +1,10 @@
 /// 2-D convolution (cross-correlation, as in Caffe and PyTorch) with zero padding and bias.
 ///
+/// JSON: `{"type": "conv", "filters": 20, "kernel": 5, "stride": 1, "padding": 0, "bias": true}`;
+/// `kernel`, `stride` and `padding` take a number or `[height, width]`, and `padding` also
+/// `"same"` (odd kernels at stride 1: the output keeps the input's height and width).
+/// As PyTorch's `nn.Conv2d`.
+///
 /// `y[n, f, oh, ow] = b[f] + Σ_{c,kh,kw} W[f, c, kh, kw] · x[n, c, oh·SH − PH + kh, ow·SW − PW + kw]`
 ///
 /// Forward unfolds each image with `im2col` into a column matrix `[C·KH·KW, OH·OW]`
@@ -37,19 +42,18 @@ public final class Conv2D: Layer {
     /// 1 MB: on LeNet, recomputing each image's columns in backward while they are hot
     /// in cache beats keeping the whole batch's (8 MB) from forward, by about 10%.
     public static let defaultWorkspaceLimit = 1 << 20
-    /// When false, backward skips dX (the first layer of a network needs no input gradient).
-    public var computesInputGradient = true
-    /// When true the layer also applies ReLU, `y = max(0, conv + b)`, and backward masks
-    /// dY by `y > 0`: `Sequential` fuses a following ReLU layer in this way, saving a
-    /// pass over the largest activations. Off by default.
-    public var appliesReLU = false
+    /// An activation applied in the output pass, `y = f(conv + b)`, whose derivative backward
+    /// applies to dY first: the model gives a following activation layer to the convolution
+    /// this way (`absorb(_:)`), saving a pass over the largest activations. Nil by default.
+    public private(set) var activation: (any ActivationFunction)?
 
     /// Input `[N, C, H, W]` of the last forward pass (kept for backward).
     private var input: Tensor?
     private var geometry: ConvolutionGeometry?
     /// The pass in progress, for the worker jobs: phase, the image whose rows are split,
-    /// ∂loss/∂y, and how many workers share the backward pass.
+    /// ∂loss/∂y, whether dX is wanted, and how many workers share the backward pass.
     private var phase = Phase.inference, splitImage = 0, outputGradient: Tensor?, backwardWorkers = 1
+    private var needsInputGradient = true
     private var forwardJob: (Int) -> Void = { _ in }, splitRowsJob: (Int) -> Void = { _ in }
     private var backwardJob: (Int) -> Void = { _ in }, sumGradientsJob: (Int) -> Void = { _ in }
     /// Output `[N, F, OH, OW]`.
@@ -66,7 +70,7 @@ public final class Conv2D: Layer {
         /// This worker's share of dW `[F, C·KH·KW]` and db `[F]` (worker 0 adds into the parameters directly).
         let weightGradient = Tensor(shape: [0])
         let biasGradient = Tensor(shape: [0])
-        /// dY ⊙ [y > 0] of one image `[F, OH·OW]`, when ReLU is fused.
+        /// dY ⊙ f′ of one image `[F, OH·OW]`, when an activation is absorbed.
         let maskedGradient = Tensor(shape: [0])
         /// The images whose columns `columns` holds from forward, in slot order (empty when none).
         var imagesInColumns = 0..<0
@@ -98,26 +102,24 @@ public final class Conv2D: Layer {
     }
 
     public var summary: String {
-        var text = "conv \(filters)@\(kernelHeight)×\(kernelWidth)"
-        if strideHeight != 1 || strideWidth != 1 { text += " stride \(strideHeight == strideWidth ? "\(strideHeight)" : "\(strideHeight)×\(strideWidth)")" }
-        if paddingHeight != 0 || paddingWidth != 0 { text += " pad \(paddingHeight == paddingWidth ? "\(paddingHeight)" : "\(paddingHeight)×\(paddingWidth)")" }
+        Conv2D.summary(filters: filters, kernel: SizePair(kernelHeight, kernelWidth),
+                       stride: SizePair(strideHeight, strideWidth), padding: SizePair(paddingHeight, paddingWidth))
+    }
+
+    /// `conv 20@5×5`, with ` stride 2` and ` pad 1` when they are not 1 and 0.
+    static func summary(filters: Int, kernel: SizePair, stride: SizePair, padding: SizePair) -> String {
+        var text = "conv \(filters)@\(kernel.height)×\(kernel.width)"
+        if stride != SizePair(1) { text += " stride \(stride.height == stride.width ? "\(stride.height)" : "\(stride.height)×\(stride.width)")" }
+        if padding != SizePair(0) { text += " pad \(padding.height == padding.width ? "\(padding.height)" : "\(padding.height)×\(padding.width)")" }
         return text
     }
 
     public var parameters: [Parameter] { bias.map { [weight, $0] } ?? [weight] }
 
-    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
-        guard shape.count == 3 else {
-            throw ShapeError("expects an image input C×H×W, found \(shape.shapeDescription)")
-        }
-        guard shape[0] == inputChannels else {
-            throw ShapeError("expects \(inputChannels) input channels, found \(shape[0]) (input \(shape.shapeDescription))")
-        }
-        let g = geometry(for: shape)
-        guard shape[1] + 2 * paddingHeight >= kernelHeight, shape[2] + 2 * paddingWidth >= kernelWidth else {
-            throw ShapeError("input \(shape[1])×\(shape[2]) (padded \(shape[1] + 2 * paddingHeight)×\(shape[2] + 2 * paddingWidth)) is smaller than the kernel \(kernelHeight)×\(kernelWidth)")
-        }
-        return [filters, g.outputHeight, g.outputWidth]
+    public func absorb(_ activation: any ActivationFunction) -> Bool {
+        guard self.activation == nil else { return false }
+        self.activation = activation
+        return true
     }
 
     /// How many images' columns one worker keeps: as many as fit in its share of `workspaceLimit`.
@@ -128,7 +130,8 @@ public final class Conv2D: Layer {
     }
 
     /// `x [N, C, H, W]` → `y [N, F, OH, OW]`.
-    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
+        let phase = context.phase
         precondition(input.shape.count == 4 && input.shape[1] == inputChannels,
                      "Conv2D expects [N, \(inputChannels), H, W], got \(input.shape)")
         let batch = input.shape[0]
@@ -163,7 +166,7 @@ public final class Conv2D: Layer {
         for (index, image) in images.enumerated() {
             let columns = workspace.columns.data + (retain ? index * matrixSize : 0)
             im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: g.columnsPerImage)
-            // y [F, OH·OW] = W [F, C·KH·KW] · columns [C·KH·KW, OH·OW] (+ b, ReLU)
+            // y [F, OH·OW] = W [F, C·KH·KW] · columns [C·KH·KW, OH·OW] (+ b, activation)
             let y = output.data + image * filters * g.columnsPerImage
             BLAS.gemm(m: filters, n: g.columnsPerImage, k: g.columnRows, a: weight.value.data, b: columns, c: y)
             finishOutput(y, spatial: g.columnsPerImage, rowStride: g.columnsPerImage)
@@ -186,33 +189,34 @@ public final class Conv2D: Layer {
         finishOutput(y, spatial: width, rowStride: spatial)
     }
 
-    /// y[f, s] = y[f, s] + b[f] (then max(0, ·) when ReLU is fused) for `s < spatial`
-    /// in an output `[F, rowStride]`.
+    /// y[f, s] = f(y[f, s] + b[f]) for `s < spatial` in an output `[F, rowStride]`, with
+    /// f the absorbed activation (the identity when there is none).
     @inline(__always)
     private func finishOutput(_ y: UnsafeMutablePointer<Float>, spatial: Int, rowStride: Int) {
         let biasValues = bias?.value.data
         for filter in 0..<filters {
             let row = y + filter * rowStride, b = biasValues?[filter] ?? 0
-            if appliesReLU {
-                for i in 0..<spatial { row[i] = max(row[i] + b, 0) }
+            if let activation {
+                activation.forward(row, adding: b, into: row, count: spatial)
             } else if biasValues != nil {
                 for i in 0..<spatial { row[i] += b }
             }
         }
     }
 
-    /// `dY [N, F, OH, OW]` → `dX [N, C, H, W]`; adds into dW and db.
-    public func backward(_ outputGradient: Tensor) -> Tensor {
+    /// `dY [N, F, OH, OW]` → `dX [N, C, H, W]` when `needsInputGradient`; adds into dW and db.
+    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("Conv2D.backward before forward") }
         precondition(outputGradient.shape == output.shape,
                      "Conv2D.backward: gradient \(outputGradient.shape) does not match output \(output.shape)")
-        if computesInputGradient { inputGradient.reshape(to: input.shape) }
+        if needsInputGradient { inputGradient.reshape(to: input.shape) }
+        self.needsInputGradient = needsInputGradient
         self.outputGradient = outputGradient
         backwardWorkers = min(Parallelism.threads, input.shape[0])
         while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
         forEachWorker(backwardJob)
         if backwardWorkers > 1 { forEachWorker(sumGradientsJob) }
-        return inputGradient
+        return needsInputGradient ? inputGradient : nil
     }
 
     /// One worker's share of backward: for each of its images, dW += dY·colsᵀ, db += Σ dY,
@@ -237,26 +241,23 @@ public final class Conv2D: Layer {
         }
         let retained = workspace.imagesInColumns == images
         if !retained { workspace.columns.reshape(1, rows, spatial) }
-        if appliesReLU { workspace.maskedGradient.reshape(filters, spatial) }
+        if activation != nil { workspace.maskedGradient.reshape(filters, spatial) }
         for (index, image) in images.enumerated() {
             let columns = workspace.columns.data + (retained ? index * matrixSize : 0)
             if !retained { im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: spatial) }
             var gradient = UnsafePointer(outputGradient.data + image * filters * spatial)
-            if appliesReLU {
-                // The fused ReLU's backward, dY ⊙ [y > 0], and db += Σ of each row in the same pass.
-                let (y, masked) = (output.data + image * filters * spatial, workspace.maskedGradient.data)
-                for filter in 0..<filters {
-                    let offset = filter * spatial
-                    let rowSum = maskByPositive(gradient + offset, where: y + offset, into: masked + offset, count: spatial)
-                    biasGradient?[filter] += rowSum
-                }
+            if let activation {
+                // The absorbed activation's backward, dY ⊙ f′(y), then db += Σ of each row.
+                let y = output.data + image * filters * spatial, masked = workspace.maskedGradient.data
+                activation.backward(gradient, output: y, into: masked, count: filters * spatial)
                 gradient = UnsafePointer(masked)
-            } else if let biasGradient {
+            }
+            if let biasGradient {
                 addRowSums(of: gradient, rows: filters, columns: spatial, into: biasGradient)
             }
             // dW [F, C·KH·KW] += dY [F, OH·OW] · colsᵀ
             BLAS.gemm(transposeB: true, m: filters, n: rows, k: spatial, a: gradient, b: columns, beta: 1, c: weightGradient)
-            guard computesInputGradient else { continue }
+            guard needsInputGradient else { continue }
             // dCols [C·KH·KW, OH·OW] = Wᵀ · dY, written over the columns (no longer needed).
             BLAS.gemm(transposeA: true, m: rows, n: spatial, k: filters, a: weight.value.data, b: gradient, c: columns)
             let imageGradient = inputGradient.data + image * g.inputCount
@@ -282,10 +283,6 @@ public final class Conv2D: Layer {
         }
     }
 
-    private func geometry(for shape: [Int]) -> ConvolutionGeometry {
-        geometry(channels: shape[0], height: shape[1], width: shape[2])
-    }
-
     private func geometry(channels: Int, height: Int, width: Int) -> ConvolutionGeometry {
         ConvolutionGeometry(channels: channels, height: height, width: width,
                             kernelHeight: kernelHeight, kernelWidth: kernelWidth,
@@ -299,4 +296,125 @@ public final class Conv2D: Layer {
 @inline(__always)
 func addRowSums(of matrix: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
     for row in 0..<rows { sums[row] += sum(matrix + row * columns, count: columns) }
+}
+
+extension Conv2D {
+    /// `{"type": "conv", "filters": F, "kernel": K, "stride": [1], "padding": [0], "bias": [true]}`.
+    public struct Specification: LayerSpecification {
+        public static let typeName = "conv"
+        /// Output channels F.
+        public var filters: Int
+        /// Kernel KH × KW.
+        public var kernel: SizePair
+        /// Strides SH × SW.
+        public var stride: SizePair
+        /// Zero padding PH × PW, or "same".
+        public var padding: Padding
+        /// Whether the convolution adds a bias per filter.
+        public var bias: Bool
+
+        /// Zero padding as a size, or `"same"`: (K − 1)/2 on each side, so an odd kernel at
+        /// stride 1 keeps the input's height and width (PyTorch's `padding="same"`).
+        public enum Padding: Codable, Equatable, Sendable {
+            case size(SizePair)
+            case same
+
+            public init(from decoder: Decoder) throws {
+                if let text = try? decoder.singleValueContainer().decode(String.self) {
+                    guard text == "same" else {
+                        throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                            debugDescription: "must be a number, [height, width] or \"same\", found \(formatFound(text))"))
+                    }
+                    self = .same
+                } else {
+                    self = .size(try SizePair(from: decoder))
+                }
+            }
+
+            public func encode(to encoder: Encoder) throws {
+                switch self {
+                case .size(let size): try size.encode(to: encoder)
+                case .same:
+                    var container = encoder.singleValueContainer()
+                    try container.encode("same")
+                }
+            }
+        }
+
+        /// A specification from its values.
+        public init(filters: Int, kernel: SizePair, stride: SizePair = SizePair(1), padding: Padding = .size(SizePair(0)), bias: Bool = true) {
+            self.filters = filters; self.kernel = kernel; self.stride = stride; self.padding = padding; self.bias = bias
+        }
+
+        private enum Keys: String, CodingKey { case filters, kernel, stride, padding, bias }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownLayerKeys(["filters", "kernel", "stride", "padding", "bias"])
+            let container = try decoder.container(keyedBy: Keys.self)
+            let sizes = 1...LayerSpecificationLimits.size
+            filters = try container.decode(.filters, mustBe: "in 1...\(LayerSpecificationLimits.count)") { (value: Int) in
+                value > 0 && value <= LayerSpecificationLimits.count
+            }
+            kernel = try container.decode(.kernel, mustBe: "in \(sizes)") { (value: SizePair) in value.within(sizes) }
+            stride = try container.decode(.stride, default: SizePair(1), mustBe: "in \(sizes)") { $0.within(sizes) }
+            padding = try container.decode(.padding, default: .size(SizePair(0)), mustBe: "in 0...\(LayerSpecificationLimits.size)") {
+                if case .size(let size) = $0 { return size.within(0...LayerSpecificationLimits.size) }
+                return true
+            }
+            if padding == .same && !(kernel.height % 2 == 1 && kernel.width % 2 == 1 && stride == SizePair(1)) {
+                throw DecodingError.dataCorruptedError(forKey: .padding, in: container,
+                    debugDescription: "\"same\" needs an odd kernel and stride 1, found kernel \(kernel) and stride \(stride)")
+            }
+            bias = try container.decodeIfPresent(Bool.self, forKey: .bias) ?? true
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(filters, forKey: .filters)
+            try container.encode(kernel, forKey: .kernel)
+            if stride != SizePair(1) { try container.encode(stride, forKey: .stride) }
+            if padding != .size(SizePair(0)) { try container.encode(padding, forKey: .padding) }
+            if !bias { try container.encode(bias, forKey: .bias) }
+        }
+
+        /// The padding in pixels: "same" is (K − 1)/2.
+        public var paddingSize: SizePair {
+            switch padding {
+            case .size(let size): return size
+            case .same: return SizePair((kernel.height - 1) / 2, (kernel.width - 1) / 2)
+            }
+        }
+
+        public var summary: String { Conv2D.summary(filters: filters, kernel: kernel, stride: stride, padding: paddingSize) }
+
+        public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
+            guard shape.count == 3 else {
+                throw ShapeError("expects an image input C×H×W, found \(shape.shapeDescription)")
+            }
+            let padding = paddingSize
+            let (height, width) = (shape[1] + 2 * padding.height, shape[2] + 2 * padding.width)
+            guard height >= kernel.height, width >= kernel.width else {
+                throw ShapeError("input \(shape[1])×\(shape[2]) (padded \(height)×\(width)) is smaller than the kernel \(kernel.height)×\(kernel.width)")
+            }
+            return [filters, (height - kernel.height) / stride.height + 1, (width - kernel.width) / stride.width + 1]
+        }
+
+        public func parameterCount(forInput shape: [Int]) -> Int? {
+            checkedProduct([filters, shape[0], kernel.height, kernel.width]).map { $0 + (bias ? filters : 0) }
+        }
+
+        public func multiplyAccumulates(forInput shape: [Int]) -> Int {
+            guard let output = try? outputShape(forInput: shape) else { return 0 }
+            return checkedProduct([filters, shape[0], kernel.height, kernel.width, output[1], output[2]]) ?? Int.max
+        }
+
+        public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
+            let padding = paddingSize
+            return Conv2D(inputChannels: inputShape[0], filters: filters,
+                          kernelHeight: kernel.height, kernelWidth: kernel.width,
+                          strideHeight: stride.height, strideWidth: stride.width,
+                          paddingHeight: padding.height, paddingWidth: padding.width,
+                          bias: bias, random: &random)
+        }
+    }
 }

@@ -1,5 +1,7 @@
 /// Fully connected layer, as PyTorch's `nn.Linear`: `y = x · Wᵀ + b`.
 ///
+/// JSON: `{"type": "dense", "units": 500}` (O = units).
+///
 /// x `[N, I]`, W `[O, I]`, b `[O]`, y `[N, O]`. Backward: dW += dYᵀ · x,
 /// db += Σ_n dY, dx = dY · W. All three products are single SGEMMs.
 public final class Dense: Layer {
@@ -11,13 +13,10 @@ public final class Dense: Layer {
     public let weight: Parameter
     /// Bias `[O]`.
     public let bias: Parameter
-    /// When false, backward skips dx (the first layer of a network needs none).
-    public var computesInputGradient = true
-
     /// Input `[N, I]` of the last forward pass.
     private var input: Tensor?
-    /// ∂loss/∂y `[N, O]` of the backward pass in progress, for the worker jobs.
-    private var outputGradient: Tensor?
+    /// ∂loss/∂y `[N, O]` of the backward pass in progress, and whether dx is wanted, for the worker jobs.
+    private var outputGradient: Tensor?, needsInputGradient = true
     private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
     /// Output `[N, O]`.
     private let output = Tensor(shape: [0])
@@ -42,18 +41,8 @@ public final class Dense: Layer {
 
     public var parameters: [Parameter] { [weight, bias] }
 
-    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
-        guard shape.count == 1 else {
-            throw ShapeError("input \(shape.shapeDescription) is not flat; add {\"type\": \"flatten\"} before it")
-        }
-        guard shape[0] == inputFeatures else {
-            throw ShapeError("expects \(inputFeatures) input features, found \(shape[0])")
-        }
-        return [outputFeatures]
-    }
-
     /// `x [N, I]` → `y [N, O]`. Workers split the batch rows.
-    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         precondition(input.shape.count == 2 && input.shape[1] == inputFeatures,
                      "Dense expects [N, \(inputFeatures)], got \(input.shape)")
         self.input = input
@@ -62,15 +51,16 @@ public final class Dense: Layer {
         return output
     }
 
-    /// `dY [N, O]` → `dx [N, I]`; adds into dW and db. Workers split dW's rows (output
-    /// features) and dx's rows (images), so no two write the same memory.
-    public func backward(_ outputGradient: Tensor) -> Tensor {
+    /// `dY [N, O]` → `dx [N, I]` when `needsInputGradient`; adds into dW and db. Workers
+    /// split dW's rows (output features) and dx's rows (images), so no two write the same memory.
+    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         guard let input else { preconditionFailure("Dense.backward before forward") }
         precondition(outputGradient.shape == output.shape)
-        inputGradient.reshape(to: input.shape)
+        if needsInputGradient { inputGradient.reshape(to: input.shape) }
         self.outputGradient = outputGradient
+        self.needsInputGradient = needsInputGradient
         forEachWorker(backwardJob)
-        return inputGradient
+        return needsInputGradient ? inputGradient : nil
     }
 
     private func forwardShare(_ worker: Int) {
@@ -101,10 +91,52 @@ public final class Dense: Layer {
             }
         }
         let rows = partition(batch, worker: worker, of: workers)
-        if computesInputGradient && !rows.isEmpty {
+        if needsInputGradient && !rows.isEmpty {
             // dx [rows, I] = dY [rows, O] · W [O, I]
             BLAS.gemm(m: rows.count, n: inputFeatures, k: outputFeatures,
                       a: dy + rows.lowerBound * outputFeatures, b: w, c: dx + rows.lowerBound * inputFeatures)
+        }
+    }
+
+    /// `{"type": "dense", "units": O}`.
+    public struct Specification: LayerSpecification {
+        public static let typeName = "dense"
+        /// Output features O.
+        public var units: Int
+
+        /// A dense layer of `units` outputs.
+        public init(units: Int) { self.units = units }
+
+        private enum Keys: String, CodingKey { case units }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownLayerKeys(["units"])
+            let container = try decoder.container(keyedBy: Keys.self)
+            units = try container.decode(.units, mustBe: "in 1...\(LayerSpecificationLimits.count)") { (value: Int) in
+                value > 0 && value <= LayerSpecificationLimits.count
+            }
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(units, forKey: .units)
+        }
+
+        public var summary: String { "dense \(units)" }
+
+        public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
+            guard shape.count == 1 else {
+                throw ShapeError("input \(shape.shapeDescription) is not flat; add {\"type\": \"flatten\"} before it")
+            }
+            return [units]
+        }
+
+        public func parameterCount(forInput shape: [Int]) -> Int? { checkedProduct([units, shape[0] + 1]) }
+
+        public func multiplyAccumulates(forInput shape: [Int]) -> Int { checkedProduct([units, shape[0]]) ?? Int.max }
+
+        public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
+            Dense(inputFeatures: inputShape[0], outputFeatures: units, random: &random)
         }
     }
 }

@@ -1,11 +1,16 @@
-/// Inverted dropout: in training, `y = x · m / (1 − p)` with `m ~ Bernoulli(1 − p)`
-/// drawn per element from the layer's seeded generator; at inference `y = x`.
-/// Backward: `dx = dy · m / (1 − p)`. Works on any shape `[N, …]`.
+/// Inverted dropout: in training, `y = x · m / (1 − p)` with `m ~ Bernoulli(1 − p)` per
+/// element; at inference `y = x`. Backward: `dx = dy · m / (1 − p)`. Any shape `[N, …]`.
+///
+/// JSON: `{"type": "dropout", "rate": 0.5}` (p = rate, in [0, 1)); as PyTorch's `nn.Dropout`.
+///
+/// The mask of element j of image n is drawn by `CounterRandom` from (the layer's stream,
+/// the pass's random key, the image's position in the whole batch, j): no generator state,
+/// so nothing to save for an exact resume, and workers split the elements freely.
 public final class Dropout: Layer {
     /// Probability p of zeroing an element, in [0, 1).
     public let rate: Float
-    /// The generator for masks; its state is saved in training checkpoints.
-    public var random: SeededRandom
+    /// The layer's own random stream, drawn from the model's generator when it is built.
+    public let stream: UInt64
 
     /// The scaled mask m / (1 − p) of the last training forward pass, the input's shape.
     private let mask = Tensor(shape: [0])
@@ -14,45 +19,96 @@ public final class Dropout: Layer {
     /// Input gradient, the input's shape.
     private let inputGradient = Tensor(shape: [0])
     private var lastPhase = Phase.inference
+    /// The pass in progress, for the worker jobs: input, ∂loss/∂y, the step's key and the first element's counter.
+    private var input: Tensor?, outputGradient: Tensor?, key: UInt64 = 0, firstCounter: UInt64 = 0
+    private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
 
-    /// Dropout with drop probability `rate`, masks drawn from `random`.
-    public init(rate: Float, random: SeededRandom) {
+    /// Dropout with drop probability `rate` drawing masks from the stream `stream`.
+    public init(rate: Float, stream: UInt64) {
         precondition(rate >= 0 && rate < 1)
         self.rate = rate
-        self.random = random
+        self.stream = stream
+        forwardJob = { [unowned(unsafe) self] worker in self.forwardShare(worker) }
+        backwardJob = { [unowned(unsafe) self] worker in self.backwardShare(worker) }
     }
 
     public var summary: String { "dropout \(rate)" }
 
-    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] { shape }
-
-    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
-        lastPhase = phase
+    public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
+        lastPhase = context.phase
         output.reshape(to: input.shape)
-        guard phase == .training, rate > 0 else {
+        guard context.phase == .training, rate > 0 else {
             output.data.update(from: input.data, count: input.count)
             return output
         }
         mask.reshape(to: input.shape)
-        let keep = 1 / (1 - rate)
-        let x = input.data, y = output.data, m = mask.data
-        for i in 0..<input.count {
-            m[i] = random.nextUniform() >= rate ? keep : 0
-            y[i] = x[i] * m[i]
-        }
+        self.input = input
+        key = CounterRandom.key(stream, context.randomKey)
+        let perImage = input.count / max(input.shape[0], 1)
+        firstCounter = UInt64(context.firstImage) &* UInt64(perImage)
+        forEachWorker(forwardJob)
         return output
     }
 
-    public func backward(_ outputGradient: Tensor) -> Tensor {
+    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+        guard needsInputGradient else { return nil }
         precondition(outputGradient.shape == output.shape)
         inputGradient.reshape(to: outputGradient.shape)
-        let dy = outputGradient.data, dx = inputGradient.data
         if lastPhase == .training && rate > 0 {
-            let m = mask.data
-            for i in 0..<outputGradient.count { dx[i] = dy[i] * m[i] }
+            self.outputGradient = outputGradient
+            forEachWorker(backwardJob)
         } else {
-            dx.update(from: dy, count: outputGradient.count)
+            inputGradient.data.update(from: outputGradient.data, count: outputGradient.count)
         }
         return inputGradient
+    }
+
+    private func forwardShare(_ worker: Int) {
+        guard let input else { return }
+        let keep = 1 / (1 - rate)
+        let (x, y, m) = (input.data, output.data, mask.data)
+        for i in partition(input.count, worker: worker, of: Parallelism.threads) {
+            m[i] = CounterRandom.uniform(key: key, counter: firstCounter &+ UInt64(i)) >= rate ? keep : 0
+            y[i] = x[i] * m[i]
+        }
+    }
+
+    private func backwardShare(_ worker: Int) {
+        guard let outputGradient else { return }
+        let (dy, dx, m) = (outputGradient.data, inputGradient.data, mask.data)
+        for i in partition(outputGradient.count, worker: worker, of: Parallelism.threads) { dx[i] = dy[i] * m[i] }
+    }
+
+    /// `{"type": "dropout", "rate": p}`.
+    public struct Specification: LayerSpecification {
+        public static let typeName = "dropout"
+        /// Drop probability p in [0, 1).
+        public var rate: Float
+
+        /// Dropout with drop probability `rate`.
+        public init(rate: Float) { self.rate = rate }
+
+        private enum Keys: String, CodingKey { case rate }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownLayerKeys(["rate"])
+            let container = try decoder.container(keyedBy: Keys.self)
+            rate = try container.decode(.rate, mustBe: "in [0, 1)") { (value: Float) in value >= 0 && value < 1 }
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(rate, forKey: .rate)
+        }
+
+        public var summary: String { "dropout \(rate)" }
+
+        public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] { shape }
+
+        /// Draws the layer's stream from the model's generator (one draw, as the weights of
+        /// the layers after it expect).
+        public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
+            Dropout(rate: rate, stream: random.next())
+        }
     }
 }

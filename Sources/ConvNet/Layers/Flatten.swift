@@ -1,5 +1,7 @@
 /// Flattens each image: `[N, C, H, W]` → `[N, C·H·W]`, in the same (C, H, W)
 /// order as PyTorch's `nn.Flatten`, so dense weights are interchangeable.
+///
+/// JSON: `{"type": "flatten"}`.
 public final class Flatten: Layer {
     /// Output `[N, C·H·W]`.
     private let output = Tensor(shape: [0])
@@ -12,21 +14,29 @@ public final class Flatten: Layer {
 
     public var summary: String { "flatten" }
 
-    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
-        [Tensor.elementCount(shape)]
-    }
-
-    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         inputShape = input.shape
         output.reshape(input.shape[0], input.count / max(input.shape[0], 1))
         output.data.update(from: input.data, count: input.count)
         return output
     }
 
-    public func backward(_ outputGradient: Tensor) -> Tensor {
+    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+        guard needsInputGradient else { return nil }
         precondition(outputGradient.count == Tensor.elementCount(inputShape))
         inputGradient.reshape(to: inputShape)
         inputGradient.data.update(from: outputGradient.data, count: outputGradient.count)
         return inputGradient
+    }
+
+    /// `{"type": "flatten"}`.
+    public struct Specification: LayerSpecification {
+        public static let typeName = "flatten"
+        public init() {}
+        public init(from decoder: Decoder) throws { try decoder.rejectUnknownLayerKeys([]) }
+        public func encode(to encoder: Encoder) throws {}
+        public var summary: String { "flatten" }
+        public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] { [Tensor.elementCount(shape)] }
+        public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer { Flatten() }
     }
 }

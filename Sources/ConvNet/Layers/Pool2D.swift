@@ -44,12 +44,8 @@ public class Pool2D: Layer {
 
     public var summary: String { window.summary }
 
-    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
-        try window.outputShape(forInput: shape)
-    }
-
     /// `x [N, C, H, W]` → `y [N, C, OH, OW]`.
-    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         let (height, width) = (input.shape[2], input.shape[3])
         output.reshape(input.shape[0], input.shape[1],
                        (height - window.size.height) / window.stride.height + 1,
@@ -61,8 +57,9 @@ public class Pool2D: Layer {
         return output
     }
 
-    /// `dY [N, C, OH, OW]` → `dX [N, C, H, W]`.
-    public func backward(_ outputGradient: Tensor) -> Tensor {
+    /// `dY [N, C, OH, OW]` → `dX [N, C, H, W]` (nothing when no input gradient is wanted).
+    public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
+        guard needsInputGradient else { return nil }
         precondition(outputGradient.shape == output.shape)
         inputGradient.reshape(to: inputShape)
         self.outputGradient = outputGradient
@@ -83,150 +80,45 @@ public class Pool2D: Layer {
     }
 }
 
-/// Max pooling: `y[n, c, oh, ow] = max over the window at (oh·SH, ow·SW) of x[n, c, ·, ·]`.
-///
-/// Forward remembers, for each output, the index of its maximum in the input
-/// plane (the first one on ties); backward routes each output gradient there,
-/// adding when overlapping windows (e.g. 3×3 stride 2) share a maximum.
-/// Workers split the (image, channel) planes.
-public final class MaxPool2D: Pool2D {
-    /// For each output element `[N, C, OH, OW]`, the offset of its maximum within its input plane `[H, W]`.
-    private var argmax = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
-    private var argmaxCapacity = 1
-
-    /// Windows of `size` every `stride` pixels (stride defaults to the size).
-    public init(size: (height: Int, width: Int), stride: (height: Int, width: Int)? = nil) {
-        super.init(window: PoolingWindow(size: size, stride: stride ?? size))
-    }
-
-    /// Square windows of `size` every `stride` pixels (stride defaults to the size).
-    public convenience init(size: Int, stride: Int? = nil) {
-        self.init(size: (size, size), stride: stride.map { ($0, $0) })
-    }
-
-    deinit { argmax.deallocate() }
-
-    public override var summary: String { "maxpool \(window.summary)" }
-
-    override func prepareForward() {
-        if argmaxCapacity < output.count {
-            argmax.deallocate()
-            argmax = .allocate(capacity: output.count)
-            argmaxCapacity = output.count
-        }
-    }
-
-    override func forwardShare(_ worker: Int) {
-        guard let input else { return }
-        let (height, width) = (input.shape[2], input.shape[3])
-        let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
-        let window = self.window, square2 = window.size == (2, 2)
-        let (x, y, argmax) = (input.data, output.data, self.argmax)
-        for plane in planes(of: worker) {
-            let source = x + plane * height * width
-            let outputOffset = plane * outputHeight * outputWidth
-            for outputRow in 0..<outputHeight {
-                for outputColumn in 0..<outputWidth {
-                    let top = outputRow * window.stride.height, left = outputColumn * window.stride.width
-                    var best = top * width + left
-                    var bestValue = source[best]
-                    if square2 {
-                        // The common 2×2 window, unrolled: the first maximum in row-major order wins.
-                        let corner = best
-                        if source[corner + 1] > bestValue { best = corner + 1; bestValue = source[best] }
-                        if source[corner + width] > bestValue { best = corner + width; bestValue = source[best] }
-                        if source[corner + width + 1] > bestValue { best = corner + width + 1; bestValue = source[best] }
-                    } else {
-                        for row in top..<(top + window.size.height) {
-                            for column in left..<(left + window.size.width) where source[row * width + column] > bestValue {
-                                best = row * width + column
-                                bestValue = source[best]
-                            }
-                        }
-                    }
-                    let o = outputOffset + outputRow * outputWidth + outputColumn
-                    y[o] = bestValue
-                    argmax[o] = Int32(best)
-                }
-            }
-        }
-    }
-
-    override func backwardShare(_ worker: Int) {
-        guard let outputGradient else { return }
-        let planeSize = inputShape[2] * inputShape[3], outputPlane = output.shape[2] * output.shape[3]
-        let (dy, dx, argmax) = (outputGradient.data, inputGradient.data, self.argmax)
-        for plane in planes(of: worker) {
-            // Zero this plane, then add each output's gradient at its maximum
-            // (adding, so overlapping windows that share a maximum both count).
-            let destination = dx + plane * planeSize
-            destination.update(repeating: 0, count: planeSize)
-            for o in (plane * outputPlane)..<((plane + 1) * outputPlane) {
-                destination[Int(argmax[o])] += dy[o]
-            }
-        }
-    }
+/// What the `maxpool` and `avgpool` specifications share:
+/// `{"type": "maxpool", "size": 2, "stride": [size]}`, size and stride a number or `[height, width]`.
+protocol PoolingSpecification: LayerSpecification {
+    /// Window KH × KW.
+    var size: SizePair { get }
+    /// Step SH × SW; nil means the window size.
+    var stride: SizePair? { get }
+    init(size: SizePair, stride: SizePair?)
 }
 
-/// Average pooling: `y[n, c, oh, ow] = mean over the window at (oh·SH, ow·SW) of x[n, c, ·, ·]`;
-/// backward spreads each output gradient evenly, `dy / (KH·KW)`, over its window.
-/// Workers split the (image, channel) planes.
-public final class AvgPool2D: Pool2D {
-    /// Windows of `size` every `stride` pixels (stride defaults to the size).
-    public init(size: (height: Int, width: Int), stride: (height: Int, width: Int)? = nil) {
-        super.init(window: PoolingWindow(size: size, stride: stride ?? size))
-    }
+private enum PoolingKeys: String, CodingKey { case size, stride }
 
-    /// Square windows of `size` every `stride` pixels (stride defaults to the size).
-    public convenience init(size: Int, stride: Int? = nil) {
-        self.init(size: (size, size), stride: stride.map { ($0, $0) })
-    }
-
-    public override var summary: String { "avgpool \(window.summary)" }
-
-    override func forwardShare(_ worker: Int) {
-        guard let input else { return }
-        let (height, width) = (input.shape[2], input.shape[3])
-        let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
-        let window = self.window
-        let scale = 1 / Float(window.size.height * window.size.width)
-        let (x, y) = (input.data, output.data)
-        for plane in planes(of: worker) {
-            let source = x + plane * height * width
-            let destination = y + plane * outputHeight * outputWidth
-            for outputRow in 0..<outputHeight {
-                for outputColumn in 0..<outputWidth {
-                    let top = outputRow * window.stride.height, left = outputColumn * window.stride.width
-                    var total: Float = 0
-                    for row in top..<(top + window.size.height) {
-                        for column in left..<(left + window.size.width) { total += source[row * width + column] }
-                    }
-                    destination[outputRow * outputWidth + outputColumn] = total * scale
-                }
-            }
+extension PoolingSpecification {
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownLayerKeys(["size", "stride"])
+        let container = try decoder.container(keyedBy: PoolingKeys.self)
+        let sizes = 1...LayerSpecificationLimits.size
+        let size = try container.decode(.size, mustBe: "in \(sizes)") { (value: SizePair) in value.within(sizes) }
+        let stride = try container.decodeIfPresent(SizePair.self, forKey: .stride)
+        if let stride, !stride.within(sizes) {
+            throw DecodingError.dataCorruptedError(forKey: .stride, in: container, debugDescription: "must be in \(sizes), found \(stride)")
         }
+        self.init(size: size, stride: stride)
     }
 
-    override func backwardShare(_ worker: Int) {
-        guard let outputGradient else { return }
-        let (height, width) = (inputShape[2], inputShape[3])
-        let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
-        let window = self.window
-        let scale = 1 / Float(window.size.height * window.size.width)
-        let (dy, dx) = (outputGradient.data, inputGradient.data)
-        for plane in planes(of: worker) {
-            let source = dy + plane * outputHeight * outputWidth
-            let destination = dx + plane * height * width
-            destination.update(repeating: 0, count: height * width)
-            for outputRow in 0..<outputHeight {
-                for outputColumn in 0..<outputWidth {
-                    let share = source[outputRow * outputWidth + outputColumn] * scale
-                    let top = outputRow * window.stride.height, left = outputColumn * window.stride.width
-                    for row in top..<(top + window.size.height) {
-                        for column in left..<(left + window.size.width) { destination[row * width + column] += share }
-                    }
-                }
-            }
-        }
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: PoolingKeys.self)
+        try container.encode(size, forKey: .size)
+        try container.encodeIfPresent(stride, forKey: .stride)
+    }
+
+    /// The window sweep.
+    var window: PoolingWindow {
+        PoolingWindow(size: (size.height, size.width), stride: stride.map { ($0.height, $0.width) } ?? (size.height, size.width))
+    }
+
+    public var summary: String { "\(Self.typeName) \(window.summary)" }
+
+    public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
+        try window.outputShape(forInput: shape)
     }
 }

@@ -26,6 +26,9 @@ public enum Parallelism {
         }
     }
 
+    /// The pool. `nonisolated(unsafe)`: it is replaced only through `threads`, which the thread
+    /// driving the model sets before work starts (a trainer's or classifier's set-up), never while
+    /// a job runs; worker threads do not read it.
     nonisolated(unsafe) static var pool = WorkerPool(workerCount: 1)
 }
 
@@ -35,7 +38,9 @@ public enum Parallelism {
 /// Pass a closure stored once (a layer builds its jobs in its initialiser): the workers
 /// need an escaping closure, and a closure literal here would be allocated on every call
 /// (so would `withoutActuallyEscaping`, measured with Swift 6.3), while a training step
-/// must not allocate.
+/// must not allocate. Those stored jobs capture `[unowned(unsafe) self]`: no reference cycle
+/// and no retain per call, and safe because an object runs its jobs only from its own
+/// methods, while it is alive.
 @inline(__always)
 func forEachWorker(_ job: @escaping (Int) -> Void) {
     Parallelism.pool.run(job)
@@ -51,6 +56,10 @@ func partition(_ count: Int, worker: Int, of workers: Int) -> Range<Int> {
 ///
 /// Between jobs the threads spin briefly (a training step issues a few dozen jobs
 /// a few hundred microseconds apart), then sleep on a condition variable.
+///
+/// `@unchecked Sendable`: its one mutable field, `job`, is written by the calling thread only
+/// while no job runs, and published to the workers by the release/acquire on `generation`;
+/// the counters are atomics and the condition variable is guarded by its mutex.
 final class WorkerPool: @unchecked Sendable {
     let workerCount: Int
     /// Bumped once per job; workers run a job when they see a new value.
@@ -115,7 +124,7 @@ final class WorkerPool: @unchecked Sendable {
         self.job = Self.idle
     }
 
-    private static let idle: (Int) -> Void = { _ in }
+    private static let idle: @Sendable (Int) -> Void = { _ in }
 
     private func workerLoop(index: Int) {
         var seen = 0

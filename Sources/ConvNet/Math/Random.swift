@@ -82,6 +82,33 @@ public struct SeededRandom: RandomNumberGenerator {
     private func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 }
 
+/// Counter-based random numbers: the bits drawn for (key, counter) are a fixed function of
+/// the two (SplitMix64's output function applied to key + counter·γ), so draws can be made
+/// in any order and on any thread. Dropout masks use them: the mask of element j of image n
+/// is the same whichever worker, batch share or resumed process computes it.
+public enum CounterRandom {
+    /// 64 random bits for `counter` in the stream `key`.
+    @inline(__always)
+    public static func bits(key: UInt64, counter: UInt64) -> UInt64 {
+        var z = key &+ (counter &+ 1) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1), with 24 random bits.
+    @inline(__always)
+    public static func uniform(key: UInt64, counter: UInt64) -> Float {
+        Float(bits(key: key, counter: counter) >> 40) * (1.0 / 16_777_216.0)
+    }
+
+    /// A key for the sub-stream `part` of the stream `key` (e.g. one step of a layer's stream).
+    @inline(__always)
+    public static func key(_ key: UInt64, _ part: UInt64) -> UInt64 {
+        bits(key: key ^ 0xD1B5_4A32_D192_ED03, counter: part)
+    }
+}
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -58,25 +58,20 @@ func addFloats(from source: UnsafePointer<Float>, into destination: UnsafeMutabl
     }
 }
 
-/// output[i] = y[i] > 0 ? gradient[i] : 0 for i < count (ReLU's backward), returning Σ output[i].
+/// output[i] = y[i] > 0 ? gradient[i] : 0 for i < count (ReLU's backward).
 @_transparent
 func maskByPositive(_ gradient: UnsafePointer<Float>, where y: UnsafePointer<Float>,
-                    into output: UnsafeMutablePointer<Float>, count: Int) -> Float {
+                    into output: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
-    var partial = SIMD16<Float>()
     let g = UnsafeRawPointer(gradient), values = UnsafeRawPointer(y), out = UnsafeMutableRawPointer(output)
     while i + 16 <= count {
         let kept = g.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
             .replacing(with: 0, where: values.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) .<= 0)
         out.storeBytes(of: kept, toByteOffset: i * 4, as: SIMD16<Float>.self)
-        partial += kept
         i += 16
     }
-    var total = partial.sum()
     while i < count {
         output[i] = y[i] > 0 ? gradient[i] : 0
-        total += output[i]
         i += 1
     }
-    return total
 }

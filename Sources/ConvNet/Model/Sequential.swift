@@ -2,10 +2,11 @@ import Dispatch
 
 /// A model that is a chain of layers: forward in order, backward in reverse.
 ///
-/// Built from a `ModelDescription`, it checks every layer's input shape before
-/// anything runs. Its parameters are named like PyTorch's `nn.Sequential`
-/// state dict (`"0.weight"`, `"0.bias"`, `"6.weight"`, …), so a PyTorch model
-/// with the same layers can load its checkpoints.
+/// Built from a `ModelDescription` through `LayerRegistry`'s specifications: every layer's
+/// input shape and the model's size are checked before anything is allocated. Its state
+/// (parameters and buffers) is named like PyTorch's `nn.Sequential` state dict
+/// (`"0.weight"`, `"0.bias"`, `"1.running_mean"`, …), so a PyTorch model with the same
+/// layers loads its checkpoints; its parameters live in one `ParameterArena`.
 public final class Sequential {
     /// The description the model was built from.
     public let description: ModelDescription
@@ -13,70 +14,31 @@ public final class Sequential {
     public let layers: [any Layer]
     /// Per-image shape entering each layer, then the model's output shape (`layers.count + 1` shapes).
     public let shapes: [[Int]]
-    /// Every learnable parameter, in layer order.
+    /// Every learnable parameter, in layer order, as views into `arena`.
     public let parameters: [Parameter]
-    /// Index of the first layer with parameters; backward stops there.
+    /// The block of all parameter values and the block of all gradients.
+    public let arena: ParameterArena
+    /// For each layer, false when the layer before it applies it (an absorbed activation):
+    /// forward and backward then skip it.
+    public let runsLayer: [Bool]
+    /// Index of the first layer with parameters: backward stops there, and asks it for no input gradient.
     private let firstTrainableLayer: Int
 
-    /// Builds and initialises the layers of `description`, drawing weights from a
-    /// generator seeded with `seed`. Throws `ModelError` naming the first layer whose
-    /// input shape does not fit, or that would take the model over `parameterLimit`
-    /// parameters (checked before anything is allocated). With `fuseReLU`, a ReLU
-    /// right after a convolution is computed inside the convolution (same results).
-    public init(_ description: ModelDescription, seed: UInt64, workspaceLimit: Int = Conv2D.defaultWorkspaceLimit,
-                parameterLimit: Int = 1 << 28, fuseReLU: Bool = true) throws(ModelError) {
+    /// Builds and initialises the layers of `description`, drawing weights from a generator
+    /// seeded with `seed`. Throws `ModelError` naming the first layer whose input shape does
+    /// not fit, whose output is over `activationLimit` values, or that would take the model
+    /// over `parameterLimit` parameters, all checked before anything is allocated. With
+    /// `fuseActivations`, an activation layer right after a layer that can apply it (a
+    /// convolution) is computed inside that layer, with bit-identical results.
+    public init(_ description: ModelDescription, seed: UInt64, parameterLimit: Int = 1 << 28,
+                fuseActivations: Bool = true) throws(ModelError) {
         self.description = description
-        var random = SeededRandom(seed: seed)
-        var layers: [any Layer] = []
         var shapes = [description.input]
         var parameterCount = 0
-        for (index, spec) in description.layers.enumerated() {
-            let inputShape = shapes[index]
-            let newParameters: Int?
-            switch spec {
-            case let .conv(filters, kernel, _, _, bias) where inputShape.count == 3:
-                newParameters = checkedProduct([filters, inputShape[0], kernel.height, kernel.width]).map { $0 + (bias ? filters : 0) }
-            case let .dense(units) where inputShape.count == 1:
-                newParameters = checkedProduct([units, inputShape[0] + 1])
-            default:
-                newParameters = 0
-            }
-            guard let newParameters, newParameters <= parameterLimit - parameterCount else {
-                throw ModelError(layer: index + 1, summary: "\(spec)",
-                                 message: "the model would have over \(parameterLimit) parameters")
-            }
-            parameterCount += newParameters
-            let layer: any Layer
-            switch spec {
-            case let .conv(filters, kernel, stride, padding, bias):
-                guard inputShape.count == 3 else {
-                    throw ModelError(layer: index + 1, summary: "conv \(filters)@\(kernel.height)×\(kernel.width)",
-                                     message: "expects an image input C×H×W, found \(inputShape.shapeDescription)")
-                }
-                layer = Conv2D(inputChannels: inputShape[0], filters: filters,
-                               kernelHeight: kernel.height, kernelWidth: kernel.width,
-                               strideHeight: stride.height, strideWidth: stride.width,
-                               paddingHeight: padding.height, paddingWidth: padding.width,
-                               bias: bias, workspaceLimit: workspaceLimit, random: &random)
-            case .relu:
-                layer = ReLU()
-            case let .maxPool(size, stride):
-                layer = MaxPool2D(size: (size.height, size.width), stride: stride.map { ($0.height, $0.width) })
-            case let .avgPool(size, stride):
-                layer = AvgPool2D(size: (size.height, size.width), stride: stride.map { ($0.height, $0.width) })
-            case .flatten:
-                layer = Flatten()
-            case let .dense(units):
-                guard inputShape.count == 1 else {
-                    throw ModelError(layer: index + 1, summary: "dense \(units)",
-                                     message: "input \(inputShape.shapeDescription) is not flat; add {\"type\": \"flatten\"} before it")
-                }
-                layer = Dense(inputFeatures: inputShape[0], outputFeatures: units, random: &random)
-            case let .dropout(rate):
-                layer = Dropout(rate: rate, random: SeededRandom(seed: random.next()))
-            }
+        for (index, layer) in description.layers.enumerated() {
+            let specification = layer.specification, inputShape = shapes[index]
             do throws(ShapeError) {
-                let outputShape = try layer.outputShape(forInput: inputShape)
+                let outputShape = try specification.outputShape(forInput: inputShape)
                 guard outputShape.allSatisfy({ $0 > 0 }) else {
                     throw ShapeError("input \(inputShape.shapeDescription) gives an empty output \(outputShape.shapeDescription)")
                 }
@@ -85,34 +47,41 @@ public final class Sequential {
                 }
                 shapes.append(outputShape)
             } catch {
-                throw ModelError(layer: index + 1, summary: layer.summary, message: error.message)
+                throw ModelError(layer: index + 1, summary: specification.summary, message: error.message)
             }
-            for parameter in layer.parameters { parameter.name = "\(index).\(parameter.name)" }
-            layers.append(layer)
+            guard let count = specification.parameterCount(forInput: inputShape), count <= parameterLimit - parameterCount else {
+                throw ModelError(layer: index + 1, summary: specification.summary,
+                                 message: "the model would have over \(parameterLimit) parameters")
+            }
+            parameterCount += count
         }
         guard let outputShape = shapes.last, outputShape.count == 1 else {
-            throw ModelError(layer: layers.count, summary: layers.last?.summary ?? "",
+            throw ModelError(layer: description.layers.count, summary: description.layers.last?.specification.summary ?? "",
                              message: "the model must end with flat class scores, found \(shapes.last?.shapeDescription ?? "nothing"); end with a dense layer")
+        }
+
+        var random = SeededRandom(seed: seed)
+        var layers: [any Layer] = []
+        for (index, layer) in description.layers.enumerated() {
+            let built = layer.specification.makeLayer(inputShape: shapes[index], random: &random)
+            for parameter in built.parameters { parameter.name = "\(index).\(parameter.name)" }
+            for buffer in built.buffers { buffer.name = "\(index).\(buffer.name)" }
+            layers.append(built)
         }
         self.layers = layers
         self.shapes = shapes
         self.parameters = layers.flatMap(\.parameters)
-        let firstTrainable = layers.firstIndex { !$0.parameters.isEmpty } ?? layers.count
-        self.firstTrainableLayer = firstTrainable
-        zeroGradientsJob = { [unowned(unsafe) self] worker in self.zeroGradientsShare(worker) }
-        if fuseReLU {
-            for (layer, next) in zip(layers, layers.dropFirst()) {
-                if let conv = layer as? Conv2D, let relu = next as? ReLU {
-                    conv.appliesReLU = true
-                    relu.isFused = true
+        self.arena = ParameterArena(parameters)
+        self.firstTrainableLayer = layers.firstIndex { !$0.parameters.isEmpty } ?? layers.count
+        var runsLayer = [Bool](repeating: true, count: layers.count)
+        if fuseActivations {
+            for index in layers.indices.dropFirst() where runsLayer[index - 1] {
+                if let activation = layers[index].fusibleActivation, layers[index - 1].absorb(activation) {
+                    runsLayer[index] = false
                 }
             }
         }
-        // Nothing before the first trainable layer needs a gradient, so neither does its input.
-        if firstTrainable < layers.count {
-            (layers[firstTrainable] as? Conv2D)?.computesInputGradient = false
-            (layers[firstTrainable] as? Dense)?.computesInputGradient = false
-        }
+        self.runsLayer = runsLayer
     }
 
     /// Largest per-image output of any layer, in values (64 M, 256 MB).
@@ -123,50 +92,47 @@ public final class Sequential {
     /// Number of outputs per image (classes) K.
     public var outputCount: Int { shapes[shapes.count - 1][0] }
 
-    /// `x [N, C, H, W]` → logits `[N, K]` (owned by the last layer).
-    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+    /// `x [N, C, H, W]` → logits `[N, K]` (owned by the last layer that ran).
+    public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         var activation = input
-        if let profile {
-            for (index, layer) in layers.enumerated() {
-                let start = DispatchTime.now().uptimeNanoseconds
-                activation = layer.forward(activation, phase: phase)
-                profile.forwardSeconds[index] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            }
-            return activation
+        for (index, layer) in layers.enumerated() where runsLayer[index] {
+            let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            activation = layer.forward(activation, context: context)
+            if let profile { profile.forwardSeconds[index] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
-        for layer in layers { activation = layer.forward(activation, phase: phase) }
         return activation
     }
 
-    /// Back-propagates ∂loss/∂logits `[N, K]`, adding every parameter's gradient.
+    /// `forward` in `phase` with random key 0.
+    public func forward(_ input: Tensor, phase: Phase) -> Tensor {
+        forward(input, context: ForwardContext(phase: phase))
+    }
+
+    /// Back-propagates ∂loss/∂logits `[N, K]`, adding every parameter's gradient. No layer
+    /// before the first trainable one runs, and that one computes no input gradient.
     public func backward(_ outputGradient: Tensor) {
         var gradient = outputGradient
-        for index in stride(from: layers.count - 1, through: firstTrainableLayer, by: -1) {
+        for index in stride(from: layers.count - 1, through: firstTrainableLayer, by: -1) where runsLayer[index] {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            gradient = layers[index].backward(gradient)
+            let inputGradient = layers[index].backward(gradient, needsInputGradient: index > firstTrainableLayer)
             if let profile { profile.backwardSeconds[index] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+            guard let inputGradient else { break }
+            gradient = inputGradient
         }
     }
 
-    /// Sets every parameter gradient to zero (the one place gradients are cleared).
+    /// Sets every parameter gradient to zero (the one place gradients are cleared): one fill of the arena.
     public func zeroGradients() {
-        forEachWorker(zeroGradientsJob)
+        arena.zeroGradients()
     }
 
-    private var zeroGradientsJob: (Int) -> Void = { _ in }
-
-    private func zeroGradientsShare(_ worker: Int) {
-        for parameter in parameters {
-            let range = partition(parameter.gradient.count, worker: worker, of: Parallelism.threads)
-            (parameter.gradient.data + range.lowerBound).update(repeating: 0, count: range.count)
-        }
+    /// Multiply-adds of one image's forward pass, summed over the layers.
+    public var multiplyAccumulatesPerImage: Int {
+        zip(description.layers, shapes).reduce(0) { $0 + $1.0.specification.multiplyAccumulates(forInput: $1.1) }
     }
 
     /// When set, forward and backward add each layer's wall-clock time here (for benchmarks).
     public var profile: LayerProfile?
-
-    /// The dropout layers' generators, in layer order (saved in training checkpoints).
-    public var dropoutLayers: [Dropout] { layers.compactMap { $0 as? Dropout } }
 }
 
 /// Seconds spent in each layer's forward and backward passes, indexed like `Sequential.layers`.

@@ -3,58 +3,106 @@
 /// For each parameter w with gradient g and velocity v (zero at the start):
 /// `d = g + λ·w`, `v = μ·v + d`, then `w −= η·v` (classic) or `w −= η·(d + μ·v)` (Nesterov),
 /// with learning rate η, momentum μ and weight decay λ.
-public final class SGD {
-    /// η; the trainer sets it from the schedule before each step.
-    public var learningRate: Float
+///
+/// JSON: `{"type": "sgd", "learningRate": 0.01, "momentum": 0.9, "weightDecay": 0.0005, "nesterov": false}`.
+/// State: `"<parameter>.momentum_buffer"` (v), PyTorch's name.
+public final class SGD: Optimizer {
+    /// The parameters updated.
+    public let arena: ParameterArena
     /// μ in [0, 1).
     public let momentum: Float
     /// λ ≥ 0 (L2 penalty λ/2·‖w‖²).
     public let weightDecay: Float
     /// Use Nesterov momentum.
     public let nesterov: Bool
-    /// The parameters updated, in model order.
-    public let parameters: [Parameter]
-    /// One velocity per parameter, same shapes; saved in training checkpoints.
-    public let velocities: [Tensor]
+    /// The velocities v, laid out like the arena.
+    public let velocity: Tensor
 
-    /// An optimizer over `parameters` with zero velocities.
-    public init(parameters: [Parameter], learningRate: Float, momentum: Float = 0,
-                weightDecay: Float = 0, nesterov: Bool = false) {
-        self.parameters = parameters
-        self.learningRate = learningRate
+    /// The step in progress, for the worker jobs.
+    private var learningRate: Float = 0
+    private var stepJob: (Int) -> Void = { _ in }
+
+    /// An optimizer over `arena` with zero velocities.
+    public init(arena: ParameterArena, momentum: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+        self.arena = arena
         self.momentum = momentum
         self.weightDecay = weightDecay
         self.nesterov = nesterov
-        velocities = parameters.map { Tensor(shape: $0.value.shape) }
+        velocity = arena.makeStateBlock()
         stepJob = { [unowned(unsafe) self] worker in self.stepShare(worker) }
     }
 
-    private var stepJob: (Int) -> Void = { _ in }
-
-    /// Updates every parameter from its gradient (gradients are left as they are).
-    /// Workers split each parameter's elements.
-    public func step() {
+    /// Updates every parameter: one pass over the arena, split over the workers.
+    public func step(learningRate: Float) {
+        self.learningRate = learningRate
         forEachWorker(stepJob)
     }
 
     private func stepShare(_ worker: Int) {
         let (rate, momentum, decay) = (learningRate, self.momentum, weightDecay)
-        for (parameter, velocity) in zip(parameters, velocities) {
-            let range = partition(parameter.value.count, worker: worker, of: Parallelism.threads)
-            let w = parameter.value.data, g = parameter.gradient.data, v = velocity.data
-            // Two loops rather than a branch inside one, so each vectorises.
-            if nesterov {
-                for i in range {
-                    let d = g[i] + decay * w[i]
-                    v[i] = momentum * v[i] + d
-                    w[i] -= rate * (d + momentum * v[i])
-                }
-            } else {
-                for i in range {
-                    v[i] = momentum * v[i] + g[i] + decay * w[i]
-                    w[i] -= rate * v[i]
-                }
+        let range = partition(arena.count, worker: worker, of: Parallelism.threads)
+        let w = arena.values.data, g = arena.gradients.data, v = velocity.data
+        // Two loops rather than a branch inside one, so each vectorises.
+        if nesterov {
+            for i in range {
+                let d = g[i] + decay * w[i]
+                v[i] = momentum * v[i] + d
+                w[i] -= rate * (d + momentum * v[i])
             }
+        } else {
+            for i in range {
+                v[i] = momentum * v[i] + g[i] + decay * w[i]
+                w[i] -= rate * v[i]
+            }
+        }
+    }
+
+    public var state: [NamedTensor] { arena.namedSlices(of: velocity, entry: "momentum_buffer") }
+
+    public var stateEntries: [StateEntry] { arena.sliceEntries(entry: "momentum_buffer") }
+
+    public func load(state tensors: [String: NamedTensor]) {
+        arena.loadSlices(of: velocity, entry: "momentum_buffer", from: tensors)
+    }
+
+    /// `{"type": "sgd", "learningRate": η, "momentum": [0], "weightDecay": [0], "nesterov": [false]}`.
+    public struct Specification: OptimizerSpecification {
+        public static let typeName = "sgd"
+        /// Base learning rate η₀ > 0.
+        public var learningRate: Double
+        /// Momentum μ in [0, 1).
+        public var momentum: Double
+        /// Weight decay λ ≥ 0.
+        public var weightDecay: Double
+        /// Nesterov momentum.
+        public var nesterov: Bool
+
+        /// A specification from its values.
+        public init(learningRate: Double, momentum: Double = 0, weightDecay: Double = 0, nesterov: Bool = false) {
+            self.learningRate = learningRate; self.momentum = momentum; self.weightDecay = weightDecay; self.nesterov = nesterov
+        }
+
+        private enum Keys: String, CodingKey { case learningRate, momentum, weightDecay, nesterov }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(allowed: ["type", "learningRate", "momentum", "weightDecay", "nesterov"])
+            let container = try decoder.container(keyedBy: Keys.self)
+            learningRate = try container.decode(.learningRate, mustBe: "> 0") { (value: Double) in value > 0 && value.isFinite }
+            momentum = try container.decode(.momentum, default: 0, mustBe: "in [0, 1)") { (value: Double) in value >= 0 && value < 1 }
+            weightDecay = try container.decode(.weightDecay, default: 0, mustBe: ">= 0") { (value: Double) in value >= 0 && value.isFinite }
+            nesterov = try container.decodeIfPresent(Bool.self, forKey: .nesterov) ?? false
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(learningRate, forKey: .learningRate)
+            try container.encode(momentum, forKey: .momentum)
+            try container.encode(weightDecay, forKey: .weightDecay)
+            try container.encode(nesterov, forKey: .nesterov)
+        }
+
+        public func makeOptimizer(for arena: ParameterArena) -> any Optimizer {
+            SGD(arena: arena, momentum: Float(momentum), weightDecay: Float(weightDecay), nesterov: nesterov)
         }
     }
 }

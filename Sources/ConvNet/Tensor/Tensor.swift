@@ -10,7 +10,8 @@
 /// A tensor is a reference type that owns its storage, like Caffe's `Blob`:
 /// a layer allocates its output once and overwrites it every step.
 /// `reshape(to:)` reuses the storage whenever it is large enough, so a
-/// smaller final batch does not allocate.
+/// smaller final batch does not allocate. A parameter's tensor is instead a view
+/// into its model's `ParameterArena` (see `moveStorage(to:)`).
 public final class Tensor {
     /// The dimensions, outermost first.
     public private(set) var shape: [Int]
@@ -20,6 +21,10 @@ public final class Tensor {
     public private(set) var capacity: Int
     /// The first element; `count` elements are valid.
     public private(set) var data: UnsafeMutablePointer<Float>
+    /// False once the tensor is a view into storage owned elsewhere (an arena).
+    private var ownsStorage = true
+    /// What owns the storage of a view, kept alive as long as the view.
+    private var storageOwner: AnyObject?
 
     /// A zero-filled tensor of the given shape.
     public init(shape: [Int]) {
@@ -39,7 +44,20 @@ public final class Tensor {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { data.deallocate() }
+    deinit { if ownsStorage { data.deallocate() } }
+
+    /// Copies the elements to `storage` (at least `count` elements owned by `owner`, e.g. a
+    /// slice of a `ParameterArena`'s block) and makes this tensor a view of it, freeing its
+    /// own storage. Everything holding the tensor sees the new storage; the view keeps `owner`
+    /// alive, and its element count is fixed from now on.
+    func moveStorage(to storage: UnsafeMutablePointer<Float>, owner: AnyObject) {
+        storage.update(from: data, count: count)
+        if ownsStorage { data.deallocate() }
+        data = storage
+        ownsStorage = false
+        storageOwner = owner
+        capacity = count
+    }
 
     /// Changes the shape, reallocating only if the new element count exceeds `capacity`.
     /// Contents are unspecified afterwards unless the shape's count did not change.
@@ -47,6 +65,7 @@ public final class Tensor {
         if newShape == shape { return }
         let newCount = Tensor.elementCount(newShape)
         if newCount > capacity {
+            precondition(ownsStorage, "a view into an arena cannot grow (shape \(shape) to \(newShape))")
             data.deallocate()
             data = Tensor.allocate(newCount)
             data.initialize(repeating: 0, count: newCount)

@@ -240,42 +240,6 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     }
 }
 
-/// The `training.optimizer` section: SGD.
-public struct OptimizerSettings: Codable, Equatable, Sendable {
-    /// Base learning rate η₀ > 0.
-    public var learningRate: Double
-    /// Momentum μ in [0, 1).
-    public var momentum: Double
-    /// Weight decay λ ≥ 0.
-    public var weightDecay: Double
-    /// Nesterov momentum.
-    public var nesterov: Bool
-
-    private enum Keys: String, CodingKey { case type, learningRate, momentum, weightDecay, nesterov }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(allowed: ["type", "learningRate", "momentum", "weightDecay", "nesterov"])
-        let container = try decoder.container(keyedBy: Keys.self)
-        let type = try container.decodeIfPresent(String.self, forKey: .type) ?? "sgd"
-        guard type == "sgd" else {
-            throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "must be \"sgd\", found \"\(type)\"")
-        }
-        learningRate = try container.decode(.learningRate, mustBe: "> 0") { (value: Double) in value > 0 && value.isFinite }
-        momentum = try container.decode(.momentum, default: 0, mustBe: "in [0, 1)") { (value: Double) in value >= 0 && value < 1 }
-        weightDecay = try container.decode(.weightDecay, default: 0, mustBe: ">= 0") { (value: Double) in value >= 0 && value.isFinite }
-        nesterov = try container.decodeIfPresent(Bool.self, forKey: .nesterov) ?? false
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.container(keyedBy: Keys.self)
-        try container.encode("sgd", forKey: .type)
-        try container.encode(learningRate, forKey: .learningRate)
-        try container.encode(momentum, forKey: .momentum)
-        try container.encode(weightDecay, forKey: .weightDecay)
-        try container.encode(nesterov, forKey: .nesterov)
-    }
-}
-
 /// The `checkpoint` section.
 public struct CheckpointSettings: Codable, Equatable, Sendable {
     /// Directory for `model.safetensors`, `last.safetensors`, `epoch-NNNN.safetensors` and `metrics.csv`

@@ -22,7 +22,10 @@ public enum Interruption {
     public static var signalNumber: Int32 { firstSignal }
 }
 
+/// Set by the signal handler, read by the training thread. `nonisolated(unsafe)`: a signal
+/// handler can use no lock; a `sig_atomic_t` written once (0 → 1) is what C allows there.
 nonisolated(unsafe) private var interruptSignals: sig_atomic_t = 0
+/// The first signal's number, written by the handler before `interruptSignals` is set.
 nonisolated(unsafe) private var firstSignal: Int32 = 0
 
 private func handleSignal(_ number: Int32) {

@@ -82,7 +82,7 @@ extension TrainingObserver {
     public func epochDidFinish(_ metrics: EpochMetrics) {}
 }
 
-/// The training loop: shuffles, steps SGD, evaluates, checkpoints and resumes.
+/// The training loop: shuffles, steps the optimizer, evaluates, checkpoints and resumes.
 ///
 /// Each step is forward, loss, zero gradients, backward, update. The order of the
 /// training images in epoch e is a permutation drawn from a generator seeded with
@@ -92,8 +92,8 @@ public final class Trainer {
     public let configuration: Configuration
     /// The model being trained.
     public let model: Sequential
-    /// The optimizer.
-    public let optimizer: SGD
+    /// The optimizer, as the config's `training.optimizer` describes it.
+    public let optimizer: any Optimizer
     /// The data.
     public let data: TrainingData
     /// Where checkpoints and metrics.csv are written.
@@ -134,9 +134,7 @@ public final class Trainer {
             throw .configuration(ConfigError(file: configurationFile,
                 "the model ends with \(model.outputCount) outputs but the data has \(data.classNames.count) classes; make the last dense layer's units \(data.classNames.count)"))
         }
-        optimizer = SGD(parameters: model.parameters, learningRate: Float(training.optimizer.learningRate),
-                        momentum: Float(training.optimizer.momentum), weightDecay: Float(training.optimizer.weightDecay),
-                        nesterov: training.optimizer.nesterov)
+        optimizer = training.optimizer.makeOptimizer(for: model.arena)
         normalization = configuration.data.normalize ?? .none
         loader = BatchLoader(normalization: normalization)
         evaluator = Evaluator(normalization: normalization, batchSize: max(training.batchSize, 256))
@@ -162,9 +160,11 @@ public final class Trainer {
            stored.training.batchSize != configuration.training.batchSize {
             throw .checkpoint(CheckpointError(file: path, "stopped in the middle of an epoch with batch size \(stored.training.batchSize); resume it with --batch-size \(stored.training.batchSize), not \(configuration.training.batchSize)"))
         }
-        checkpoint.loadParameters(into: model)
-        checkpoint.loadVelocities(into: optimizer)
-        for (layer, words) in zip(model.dropoutLayers, state.dropoutGenerators) { layer.random = SeededRandom(state: words) }
+        guard let stored = checkpoint.optimizer, stored.typeName == configuration.training.optimizer.typeName else {
+            throw .checkpoint(CheckpointError(file: path, "was trained with optimizer \(checkpoint.optimizer?.typeName ?? "none") but the config's is \(configuration.training.optimizer.typeName); resume with the same optimizer"))
+        }
+        checkpoint.loadState(into: model)
+        checkpoint.loadOptimizerState(into: optimizer)
         epoch = checkpoint.epoch
         step = checkpoint.step
         lossSum = state.epochLossSum
@@ -196,8 +196,9 @@ public final class Trainer {
                     base: training.optimizer.learningRate, epoch: epoch, stepInEpoch: step,
                     stepsPerEpoch: stepsPerEpoch, totalEpochs: totalEpochs)
                 let start = step * batchSize, end = min(start + batchSize, trainCount)
+                let randomKey = Trainer.randomKey(seed: training.seed, epoch: epoch, step: step)
                 let (batchLoss, batchCorrect) = order.withUnsafeBufferPointer {
-                    trainStep(on: UnsafeBufferPointer(rebasing: $0[start..<end]), learningRate: learningRate)
+                    trainStep(on: UnsafeBufferPointer(rebasing: $0[start..<end]), learningRate: learningRate, randomKey: randomKey)
                 }
                 guard batchLoss.isFinite && batchLoss < Trainer.divergedLoss else {
                     throw .diverged(epoch: epoch + 1, step: step + 1, learningRate: learningRate, loss: batchLoss)
@@ -243,18 +244,23 @@ public final class Trainer {
                               lastCheckpoint: path("last.safetensors"))
     }
 
-    /// One SGD step on the training images at `indices`: forward, loss, zero gradients,
-    /// backward, update. Returns the batch's mean loss and how many it classified correctly.
-    /// (If the loss is not finite the update has still been applied; `run` stops there.)
-    public func trainStep(on indices: UnsafeBufferPointer<Int32>, learningRate: Double) -> (loss: Float, correct: Int) {
+    /// One optimizer step on the training images at `indices`: forward, loss, zero gradients,
+    /// backward, update. `randomKey` seeds the step's random draws (dropout masks). Returns the
+    /// batch's mean loss and how many it classified correctly. (If the loss is not finite the
+    /// update has still been applied; `run` stops there.)
+    public func trainStep(on indices: UnsafeBufferPointer<Int32>, learningRate: Double, randomKey: UInt64 = 0) -> (loss: Float, correct: Int) {
         loader.load(data.train, indices: indices)
-        let logits = model.forward(loader.images, phase: .training)
+        let logits = model.forward(loader.images, context: ForwardContext(phase: .training, randomKey: randomKey))
         let batchLoss = loss.forward(logits: logits, labels: loader.labels)
         model.zeroGradients()
         model.backward(loss.backward())
-        optimizer.learningRate = Float(learningRate)
-        optimizer.step()
+        optimizer.step(learningRate: Float(learningRate))
         return (batchLoss, loss.correctCount())
+    }
+
+    /// The random key of step `step` of `epoch` (0-based): a function of the three only.
+    public static func randomKey(seed: UInt64, epoch: Int, step: Int) -> UInt64 {
+        CounterRandom.key(CounterRandom.key(seed, UInt64(epoch)), UInt64(step))
     }
 
     /// A batch loss this large (or NaN, or infinite) stops training as diverged: a healthy
@@ -271,9 +277,9 @@ public final class Trainer {
 
     private func trainingCheckpoint() -> Checkpoint {
         Checkpoint(model: model, classNames: data.classNames, normalization: normalization,
-                   configuration: configuration.jsonString(), epoch: epoch, step: step, optimizer: optimizer,
-                   trainingState: .init(dropoutGenerators: model.dropoutLayers.map(\.random.stateWords),
-                                        epochLossSum: lossSum, epochCorrect: correct, epochSeen: seen,
+                   configuration: configuration.jsonString(), epoch: epoch, step: step,
+                   optimizer: (configuration.training.optimizer, optimizer),
+                   trainingState: .init(epochLossSum: lossSum, epochCorrect: correct, epochSeen: seen,
                                         epochSeconds: epochSeconds, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch))
     }
 
@@ -333,20 +339,9 @@ public final class Trainer {
     }
 }
 
-/// Describes a model's layers in one line: `conv 20@5×5, relu, …` (for mismatch messages).
+/// Describes a model's layers in one line: `[1×28×28: conv 20@5×5, relu, …]` (for mismatch messages).
 func describeLayers(_ description: ModelDescription) -> String {
-    let layers = description.layers.map { spec -> String in
-        switch spec {
-        case let .conv(filters, kernel, _, _, _): return "conv \(filters)@\(kernel.height)×\(kernel.width)"
-        case .relu: return "relu"
-        case let .maxPool(size, _): return "maxpool \(size)"
-        case let .avgPool(size, _): return "avgpool \(size)"
-        case .flatten: return "flatten"
-        case let .dense(units): return "dense \(units)"
-        case let .dropout(rate): return "dropout \(rate)"
-        }
-    }
-    return "[\(description.input.shapeDescription): \(layers.joined(separator: ", "))]"
+    "[\(description.input.shapeDescription): \(description.layers.map(\.description).joined(separator: ", "))]"
 }
 
 /// Monotonic wall-clock time since creation.

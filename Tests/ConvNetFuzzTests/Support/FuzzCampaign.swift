@@ -273,8 +273,7 @@ private final class Watchdog: @unchecked Sendable {
                 lock.unlock()
                 if isStopped { return }
                 if let current, Double(DispatchTime.now().uptimeNanoseconds - current.start) / 1e9 > limit {
-                    fputs("[fuzz] HANG: \(current.label) has run for over \(limit) s; the input is in \(lastInputPath)\n", stderr)
-                    fflush(stderr)
+                    FileHandle.standardError.write(Data("[fuzz] HANG: \(current.label) has run for over \(limit) s; the input is in \(lastInputPath)\n".utf8))
                     _exit(70)
                 }
             }

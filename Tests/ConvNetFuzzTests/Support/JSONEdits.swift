@@ -8,11 +8,11 @@ import Foundation
 ///
 /// Strings that hold JSON themselves (a checkpoint's `__metadata__.model`) are descended
 /// into, so their keys and values are edited too.
-struct JSONEdit {
+struct JSONEdit: Sendable {
     /// Short name for reports, e.g. "JSON delete key".
     let name: String
     /// The edited text.
-    let edit: (_ text: [UInt8], _ random: inout SeededRandom) -> [UInt8]
+    let edit: @Sendable (_ text: [UInt8], _ random: inout SeededRandom) -> [UInt8]
 
     /// Every edit, in a fixed order.
     static let all: [JSONEdit] = [replaceNumber, deleteKey, renameKey, wrongType, duplicateKey, deepNesting]
@@ -115,7 +115,8 @@ private let numberReplacements = [
 ]
 
 /// Values of every JSON type, including extreme ones, for `wrongType`.
-private let wrongTypeValues: [Any] = [
+/// (Immutable after initialisation; `Any` only because JSON values are heterogeneous.)
+nonisolated(unsafe) private let wrongTypeValues: [Any] = [
     "text", "", "1", String(repeating: "x", count: 5_000), [Any](), [1, 2], ["a", "b"], [String: Any](), ["a": 1],
     NSNull(), true, false, 0, -1, 1.5, -0.5, Int.max, Int.min, 1e300, -1e300,
 ]

@@ -4,14 +4,14 @@ import ConvNet
 ///
 /// Every choice is drawn from the `SeededRandom` passed in, so an input is fully determined
 /// by the campaign seed and the iteration number (see `FuzzCampaign`).
-struct Mutation {
+struct Mutation: Sendable {
     /// Short name, e.g. "flip bits" or "IDX dimension".
     let name: String
     /// Changes `bytes` in place.
-    let apply: (_ bytes: inout [UInt8], _ random: inout SeededRandom) -> Void
+    let apply: @Sendable (_ bytes: inout [UInt8], _ random: inout SeededRandom) -> Void
 
     /// A mutation called `name` doing `apply`.
-    init(_ name: String, _ apply: @escaping (_ bytes: inout [UInt8], _ random: inout SeededRandom) -> Void) {
+    init(_ name: String, _ apply: @escaping @Sendable (_ bytes: inout [UInt8], _ random: inout SeededRandom) -> Void) {
         self.name = name
         self.apply = apply
     }

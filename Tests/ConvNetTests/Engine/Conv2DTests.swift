@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ConvNet
 
@@ -49,7 +50,9 @@ final class Conv2DTests: XCTestCase {
                 let expected = naiveConvolution(input: x.values, inputShape: shape, weight: layer.weight.value.values,
                                                 bias: layer.bias!.value.values, filters: c.filters,
                                                 kernel: c.kernel, stride: c.stride, padding: c.padding)
-                XCTAssertEqual(y.shape, [c.batch, c.filters] + (try! layer.outputShape(forInput: Array(shape[1...])))[1...])
+                let specification = Conv2D.Specification(filters: c.filters, kernel: SizePair(c.kernel.0, c.kernel.1),
+                                                         stride: SizePair(c.stride.0, c.stride.1), padding: .size(SizePair(c.padding.0, c.padding.1)))
+                XCTAssertEqual(y.shape, [c.batch] + (try! specification.outputShape(forInput: Array(shape[1...]))))
                 assertClose(y.values, expected, tolerance: 1e-5, "case \(index) workspace \(workspaceLimit) threads \(threads)")
             }
         }
@@ -72,7 +75,7 @@ final class Conv2DTests: XCTestCase {
         for other in gradients.dropFirst() { assertClose(other, gradients[0], tolerance: 1e-5) }
     }
 
-    /// A ReLU fused into the convolution gives the same outputs and gradients as a separate one.
+    /// A ReLU absorbed by the convolution gives the same outputs and gradients as a separate one.
     func testFusedReLUMatchesSeparateLayer() throws {
         let description = ModelDescription(input: [2, 9, 9], layers: [
             .conv(filters: 3, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(1), bias: true),
@@ -82,8 +85,9 @@ final class Conv2DTests: XCTestCase {
         ])
         var results: [[Float]] = []
         for fuse in [false, true] {
-            let model = try Sequential(description, seed: 3, fuseReLU: fuse)
-            XCTAssertEqual((model.layers[0] as! Conv2D).appliesReLU, fuse)
+            let model = try Sequential(description, seed: 3, fuseActivations: fuse)
+            XCTAssertEqual((model.layers[0] as! Conv2D).activation != nil, fuse)
+            XCTAssertEqual(model.runsLayer[1], !fuse)
             let loss = SoftmaxCrossEntropy()
             let logits = model.forward(randomTensor([4, 2, 9, 9], seed: 4), phase: .training).values
             loss.forward(logits: Tensor(shape: [4, 3], values: logits), labels: [0, 1, 2, 1])
@@ -94,13 +98,22 @@ final class Conv2DTests: XCTestCase {
         XCTAssertEqual(results[0], results[1])
     }
 
-    func testShapeErrors() {
-        var random = SeededRandom(seed: 1)
-        let layer = Conv2D(inputChannels: 1, filters: 2, kernelHeight: 5, kernelWidth: 5, random: &random)
+    func testShapes() throws {
+        let layer = Conv2D.Specification(filters: 2, kernel: SizePair(5))
         XCTAssertEqual(try layer.outputShape(forInput: [1, 28, 28]), [2, 24, 24])
-        XCTAssertThrowsError(try layer.outputShape(forInput: [3, 28, 28]))
         XCTAssertThrowsError(try layer.outputShape(forInput: [1, 4, 4]))
         XCTAssertThrowsError(try layer.outputShape(forInput: [784]))
+        XCTAssertEqual(layer.parameterCount(forInput: [3, 28, 28]), 2 * 3 * 25 + 2)
+        XCTAssertEqual(layer.multiplyAccumulates(forInput: [3, 28, 28]), 2 * 3 * 25 * 24 * 24)
+        // "same" padding keeps the size for odd kernels at stride 1, and is refused otherwise.
+        let same = try JSONDecoder().decode(LayerSpec.self, from: Data(#"{"type": "conv", "filters": 4, "kernel": [5, 3], "padding": "same"}"#.utf8))
+        XCTAssertEqual(try same.specification.outputShape(forInput: [2, 9, 7]), [4, 9, 7])
+        XCTAssertEqual(String(decoding: try JSONEncoder().encode(same), as: UTF8.self).contains(#""padding":"same""#), true)
+        for json in [#"{"type": "conv", "filters": 4, "kernel": 4, "padding": "same"}"#,
+                     #"{"type": "conv", "filters": 4, "kernel": 3, "stride": 2, "padding": "same"}"#,
+                     #"{"type": "conv", "filters": 4, "kernel": 3, "padding": "valid"}"#] {
+            XCTAssertThrowsError(try JSONDecoder().decode(LayerSpec.self, from: Data(json.utf8)), json)
+        }
     }
 
     /// He initialisation: weights have mean ≈ 0 and variance ≈ 2 / fan-in; same seed, same weights.

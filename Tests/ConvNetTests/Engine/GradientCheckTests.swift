@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ConvNet
 
@@ -5,18 +6,55 @@ import XCTest
 final class GradientCheckTests: XCTestCase {
     override func tearDown() { Parallelism.threads = 1 }
 
+    /// Cases for every registered layer type: a specification (as JSON) and the input shape
+    /// `[N, …]` it is checked on. A layer type added to `LayerRegistry` without a case here
+    /// fails `testEveryRegisteredLayerHasACase`.
+    static let registeredCases: [String: [(json: String, input: [Int])]] = [
+        "conv": [(#"{"type": "conv", "filters": 3, "kernel": 3, "stride": 2, "padding": 1}"#, [2, 2, 7, 7]),
+                 (#"{"type": "conv", "filters": 2, "kernel": [3, 1], "padding": "same", "bias": false}"#, [2, 2, 5, 4])],
+        "relu": [(#"{"type": "relu"}"#, [3, 2, 4, 4])],
+        "maxpool": [(#"{"type": "maxpool", "size": 3, "stride": 2}"#, [2, 2, 9, 9])],
+        "avgpool": [(#"{"type": "avgpool", "size": [2, 3]}"#, [2, 2, 6, 6])],
+        "flatten": [(#"{"type": "flatten"}"#, [3, 2, 3, 4])],
+        "dense": [(#"{"type": "dense", "units": 5}"#, [4, 7])],
+        "dropout": [(#"{"type": "dropout", "rate": 0.4}"#, [4, 30]), (#"{"type": "dropout", "rate": 0.3}"#, [2, 3, 4, 4])],
+    ]
+
+    func testEveryRegisteredLayerHasACase() {
+        for name in LayerRegistry.typeNames {
+            XCTAssertNotNil(Self.registeredCases[name], "layer type \"\(name)\" has no gradient-check case in GradientCheckTests.registeredCases")
+        }
+    }
+
+    /// Every registered layer, built from its JSON specification as a model builds it, on 1 and 2 workers.
+    func testRegisteredLayers() throws {
+        for threads in [1, 2] {
+            Parallelism.threads = threads
+            for (name, cases) in Self.registeredCases.sorted(by: { $0.key < $1.key }) {
+                for (index, testCase) in cases.enumerated() {
+                    let spec = try JSONDecoder().decode(LayerSpec.self, from: Data(testCase.json.utf8))
+                    XCTAssertEqual(type(of: spec.specification).typeName, name)
+                    var random = SeededRandom(seed: UInt64(40 + index))
+                    let layer = spec.specification.makeLayer(inputShape: Array(testCase.input.dropFirst()), random: &random)
+                    for parameter in layer.parameters where parameter.name == "bias" { parameter.value.fill(0.1) }
+                    checkLayerGradients(layer, input: randomTensor(testCase.input, seed: UInt64(50 + index)))
+                }
+            }
+        }
+    }
+
     /// The layers that split work across threads, checked on two workers.
     func testTwoWorkers() {
         Parallelism.threads = 2
         var random = SeededRandom(seed: 30)
         let conv = Conv2D(inputChannels: 2, filters: 3, kernelHeight: 3, kernelWidth: 3, paddingHeight: 1, paddingWidth: 1, random: &random)
         checkLayerGradients(conv, input: randomTensor([3, 2, 5, 5], seed: 31))
-        conv.appliesReLU = true  // kinks: a smaller step keeps most points away from them
+        XCTAssertTrue(conv.absorb(ReLU()))  // kinks: a smaller step keeps most points away from them
         checkLayerGradients(conv, input: randomTensor([3, 2, 5, 5], seed: 32), step: 1e-3)
         checkLayerGradients(Dense(inputFeatures: 9, outputFeatures: 5, random: &random), input: randomTensor([3, 9], seed: 33))
         checkLayerGradients(MaxPool2D(size: 3, stride: 2), input: randomTensor([3, 2, 7, 7], seed: 34))
         checkLayerGradients(AvgPool2D(size: 2), input: randomTensor([3, 2, 6, 6], seed: 35))
-        checkLayerGradients(ReLU(), input: randomTensor([3, 40], seed: 36))
+        checkLayerGradients(ActivationLayer(ReLU()), input: randomTensor([3, 40], seed: 36))
     }
 
     func testConv2DStrideOne() {
@@ -42,7 +80,7 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testReLU() {
-        checkLayerGradients(ReLU(), input: randomTensor([4, 3, 5, 5], seed: 7))
+        checkLayerGradients(ActivationLayer(ReLU()), input: randomTensor([4, 3, 5, 5], seed: 7))
     }
 
     func testMaxPool() {
@@ -70,18 +108,38 @@ final class GradientCheckTests: XCTestCase {
         checkLayerGradients(Flatten(), input: randomTensor([3, 2, 4, 5], seed: 14))
     }
 
-    /// With the generator reset before each forward pass, the mask is fixed.
-    func testDropoutFixedMask() {
-        let layer = Dropout(rate: 0.4, random: SeededRandom(seed: 15))
-        checkLayerGradients(layer, input: randomTensor([4, 30], seed: 16),
-                            beforeForward: { layer.random = SeededRandom(seed: 15) })
+    /// The mask is a function of the pass's random key: fixed for one key, so the gradient
+    /// check sees one function; another key gives another mask.
+    func testDropoutMaskFollowsTheRandomKey() {
+        let layer = Dropout(rate: 0.4, stream: 15)
+        checkLayerGradients(layer, input: randomTensor([4, 30], seed: 16))
+        let x = Tensor(shape: [4, 30])
+        x.fill(1)
+        let first = layer.forward(x, context: ForwardContext(phase: .training, randomKey: 1)).values
+        XCTAssertEqual(layer.forward(x, context: ForwardContext(phase: .training, randomKey: 1)).values, first)
+        XCTAssertNotEqual(layer.forward(x, context: ForwardContext(phase: .training, randomKey: 2)).values, first)
         // Inference is the identity.
-        let x = randomTensor([2, 10], seed: 17)
-        XCTAssertEqual(layer.forward(x, phase: .inference).values, x.values)
+        let y = randomTensor([2, 10], seed: 17)
+        XCTAssertEqual(layer.forward(y, phase: .inference).values, y.values)
+    }
+
+    /// A share of a batch (images 2 and 3 of 4, `firstImage` 2) draws the masks the whole batch draws for them,
+    /// on any number of workers.
+    func testDropoutMaskOfABatchShare() {
+        let layer = Dropout(rate: 0.5, stream: 3)
+        let whole = Tensor(shape: [4, 3, 5])
+        whole.fill(1)
+        Parallelism.threads = 2
+        let all = layer.forward(whole, context: ForwardContext(phase: .training, randomKey: 9)).values
+        Parallelism.threads = 1
+        let share = Tensor(shape: [2, 3, 5])
+        share.fill(1)
+        let part = layer.forward(share, context: ForwardContext(phase: .training, randomKey: 9, firstImage: 2)).values
+        XCTAssertEqual(part, Array(all[30...]))
     }
 
     func testDropoutScalesKeptUnits() {
-        let layer = Dropout(rate: 0.25, random: SeededRandom(seed: 18))
+        let layer = Dropout(rate: 0.25, stream: 18)
         let x = Tensor(shape: [100, 100])
         x.fill(1)
         let y = layer.forward(x, phase: .training).values

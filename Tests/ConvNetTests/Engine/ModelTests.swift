@@ -54,7 +54,7 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(message(#"{"input": [1, 28, 28], "layers": [{"type": "conv", "filters": 2, "kernal": 5}]}"#),
                        "layers[0].kernal is not a known key (expected one of: type, filters, kernel, stride, padding, bias)")
         XCTAssertEqual(message(#"{"input": [1, 28, 28], "layers": [{"type": "pool"}]}"#),
-                       "layers[0].type must be one of conv, relu, maxpool, avgpool, flatten, dense, dropout, found \"pool\"")
+                       "layers[0].type must be one of \(LayerRegistry.typeNames.joined(separator: ", ")), found \"pool\"")
         XCTAssertTrue(message(#"{"input": [1, 28, 28], "layers": [{"type": "dense", "units": "ten"}]}"#)
                         .hasPrefix("layers[0].units has the wrong type: expected an integer"))
         XCTAssertEqual(message(#"{"input": [1, 28, 28]}"#), "layers is missing")
@@ -70,7 +70,7 @@ final class ModelTests: XCTestCase {
             ])
             let model = try Sequential(description, seed: 42)
             let loss = SoftmaxCrossEntropy()
-            let optimizer = SGD(parameters: model.parameters, learningRate: 0.05, momentum: 0.9)
+            let optimizer = SGD(arena: model.arena, momentum: 0.9)
             let x = randomTensor([12, 1, 8, 8], seed: 43)
             let labels: [Int32] = (0..<12).map { Int32($0 % 3) }
             var losses: [Float] = []
@@ -78,7 +78,7 @@ final class ModelTests: XCTestCase {
                 losses.append(loss.forward(logits: model.forward(x, phase: .training), labels: labels))
                 model.zeroGradients()
                 model.backward(loss.backward())
-                optimizer.step()
+                optimizer.step(learningRate: 0.05)
             }
             return losses
         }

@@ -9,13 +9,14 @@ final class SGDTests: XCTestCase {
         let parameter = Parameter(name: "w", shape: [1])
         parameter.value[0] = 1
         parameter.gradient[0] = 0.5
-        let optimizer = SGD(parameters: [parameter], learningRate: 0.1, momentum: 0.9, weightDecay: 0.1)
-        optimizer.step()
+        let optimizer = SGD(arena: ParameterArena([parameter]), momentum: 0.9, weightDecay: 0.1)
+        optimizer.step(learningRate: 0.1)
         XCTAssertEqual(parameter.value[0], 0.94, accuracy: 1e-6)
-        XCTAssertEqual(optimizer.velocities[0][0], 0.6, accuracy: 1e-6)
-        optimizer.step()
-        XCTAssertEqual(optimizer.velocities[0][0], 1.134, accuracy: 1e-6)
+        XCTAssertEqual(optimizer.velocity[0], 0.6, accuracy: 1e-6)
+        optimizer.step(learningRate: 0.1)
+        XCTAssertEqual(optimizer.velocity[0], 1.134, accuracy: 1e-6)
         XCTAssertEqual(parameter.value[0], 0.8266, accuracy: 1e-6)
+        XCTAssertEqual(optimizer.state, [NamedTensor(name: "w.momentum_buffer", shape: [1], floats: [optimizer.velocity[0]])])
     }
 
     /// Nesterov: w −= η·(d + μ·v). First step from w = 1, g = 0.5, no decay:
@@ -24,8 +25,8 @@ final class SGDTests: XCTestCase {
         let parameter = Parameter(name: "w", shape: [1])
         parameter.value[0] = 1
         parameter.gradient[0] = 0.5
-        let optimizer = SGD(parameters: [parameter], learningRate: 0.1, momentum: 0.9, nesterov: true)
-        optimizer.step()
+        let optimizer = SGD(arena: ParameterArena([parameter]), momentum: 0.9, nesterov: true)
+        optimizer.step(learningRate: 0.1)
         XCTAssertEqual(parameter.value[0], 0.905, accuracy: 1e-6)
     }
 

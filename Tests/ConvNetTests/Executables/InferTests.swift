@@ -157,6 +157,6 @@ final class InferTests: XCTestCase {
         corrupt[corrupt.count - 5] ^= 0x10
         writeBytes(corrupt, to: directory + "/corrupt.safetensors")
         assertFailsWithOneLine(try runProduct("infer", ["--checkpoint", directory + "/corrupt.safetensors", files["seven.png"]!]),
-                               "\(directory)/corrupt.safetensors: is corrupt: its data does not match its checksum")
+                               "\(directory)/corrupt.safetensors: is corrupt: its contents do not match its checksum")
     }
 }

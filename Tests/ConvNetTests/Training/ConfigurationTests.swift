@@ -12,8 +12,8 @@ final class ConfigurationTests: XCTestCase {
         let mnist = try Configuration.load(contentsOf: "\(repositoryRoot)/configs/mnist.json")
         XCTAssertEqual(mnist.training.batchSize, 64)
         XCTAssertEqual(mnist.training.optimizer.learningRate, 0.01)
-        XCTAssertEqual(mnist.training.optimizer.momentum, 0.9)
-        XCTAssertEqual(mnist.training.optimizer.weightDecay, 0.0005)
+        XCTAssertEqual(mnist.training.optimizer.specification as? SGD.Specification,
+                       SGD.Specification(learningRate: 0.01, momentum: 0.9, weightDecay: 0.0005))
         XCTAssertEqual(mnist.checkpointDirectory, "checkpoints/mnist")
     }
 
