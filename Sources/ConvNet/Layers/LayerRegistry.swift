@@ -11,6 +11,7 @@ public enum LayerRegistry {
         Flatten.Specification.self,
         Dense.Specification.self,
         Dropout.Specification.self,
+        BatchNorm.Specification.self,
     ]
 
     /// The registered `"type"` names.

@@ -18,6 +18,7 @@ final class GradientCheckTests: XCTestCase {
         "flatten": [(#"{"type": "flatten"}"#, [3, 2, 3, 4])],
         "dense": [(#"{"type": "dense", "units": 5}"#, [4, 7])],
         "dropout": [(#"{"type": "dropout", "rate": 0.4}"#, [4, 30]), (#"{"type": "dropout", "rate": 0.3}"#, [2, 3, 4, 4])],
+        "batchnorm": [(#"{"type": "batchnorm"}"#, [3, 4, 3, 3]), (#"{"type": "batchnorm", "momentum": 0.3, "epsilon": 0.001}"#, [5, 6])],
     ]
 
     func testEveryRegisteredLayerHasACase() {
