@@ -12,6 +12,7 @@ public enum LayerRegistry {
         Dense.Specification.self,
         Dropout.Specification.self,
         BatchNorm.Specification.self,
+        GlobalAvgPool.Specification.self,
     ]
 
     /// The registered `"type"` names.

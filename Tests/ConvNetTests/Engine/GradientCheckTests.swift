@@ -18,6 +18,7 @@ final class GradientCheckTests: XCTestCase {
         "flatten": [(#"{"type": "flatten"}"#, [3, 2, 3, 4])],
         "dense": [(#"{"type": "dense", "units": 5}"#, [4, 7])],
         "dropout": [(#"{"type": "dropout", "rate": 0.4}"#, [4, 30]), (#"{"type": "dropout", "rate": 0.3}"#, [2, 3, 4, 4])],
+        "globalavgpool": [(#"{"type": "globalavgpool"}"#, [3, 4, 5, 3])],
         "batchnorm": [(#"{"type": "batchnorm"}"#, [3, 4, 3, 3]), (#"{"type": "batchnorm", "momentum": 0.3, "epsilon": 0.001}"#, [5, 6])],
     ]
 
@@ -195,6 +196,19 @@ final class GradientCheckTests: XCTestCase {
         let gradients = model.parameters.map(\.gradient.values)
         for (parameter, gradient) in zip(model.parameters, gradients) {
             checkGradient(of: parameter.value, analytic: gradient, objective: objective, step: 1e-3, parameter.name)
+        }
+    }
+
+    /// Global average pooling equals the mean of each plane, and an average pool whose window is the whole image.
+    func testGlobalAveragePoolIsTheMeanOfEachPlane() {
+        let x = randomTensor([2, 3, 4, 5], seed: 60)
+        let y = GlobalAvgPool().forward(x, phase: .inference)
+        XCTAssertEqual(y.shape, [2, 3])
+        let pooled = AvgPool2D(size: (4, 5)).forward(x, phase: .inference)
+        for plane in 0..<6 {
+            let mean = (0..<20).map { Double(x[plane * 20 + $0]) }.reduce(0, +) / 20
+            XCTAssertEqual(Double(y[plane]), mean, accuracy: 1e-6)
+            XCTAssertEqual(y[plane], pooled[plane], accuracy: 1e-6)
         }
     }
 }
