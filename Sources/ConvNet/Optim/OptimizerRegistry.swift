@@ -4,6 +4,7 @@ public enum OptimizerRegistry {
     /// The registered specifications, in the order error messages list them.
     public static let specificationTypes: [any OptimizerSpecification.Type] = [
         SGD.Specification.self,
+        Adam.Specification.self, Adam.DecoupledSpecification.self,
     ]
 
     /// The registered `"type"` names.

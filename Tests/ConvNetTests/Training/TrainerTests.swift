@@ -196,4 +196,48 @@ final class TrainerTests: XCTestCase {
         let reference = try Checkpoint.read(contentsOf: directory + "/resumed-model.safetensors")
         XCTAssertEqual(trainer.model.stateDictionary, reference.modelState)
     }
+
+    /// A batch-norm model trained with Adam (and one with AdamW) resumes exactly: straight
+    /// 2 epochs equal stopped after 5 steps of the first epoch and resumed: the same state
+    /// dictionary (running statistics included), optimizer state and metrics.csv.
+    func testResumeIsExactForBatchNormAndAdam() throws {
+        let layers = """
+            {"type": "conv", "filters": 4, "kernel": 3, "padding": "same", "bias": false}, {"type": "batchnorm"}, {"type": "relu"},
+            {"type": "maxpool", "size": 2}, {"type": "flatten"}, {"type": "dense", "units": 16}, {"type": "batchnorm"},
+            {"type": "relu"}, {"type": "dropout", "rate": 0.2}, {"type": "dense", "units": 10}
+            """
+        for optimizer in [#"{"type": "adam", "learningRate": 0.002}"#, #"{"type": "adamw", "learningRate": 0.002, "weightDecay": 0.05}"#] {
+            var json = mnistConfigJSON(trainLimit: 700, testLimit: 200, epochs: 2, validation: 100, layers: layers)
+            json = json.replacingOccurrences(of: #""optimizer": {"learningRate": 0.01, "momentum": 0.9, "weightDecay": 0.0005}"#,
+                                             with: #""optimizer": "# + optimizer)
+            let configuration = try Configuration.parse(Data(json.utf8), file: "test.json")
+            XCTAssertNotEqual(configuration.training.optimizer.typeName, "sgd")
+            let data = try Self.data(configuration)
+
+            let straightDirectory = temporaryDirectory(self)
+            let straight = try Trainer(configuration: configuration, data: data, checkpointDirectory: straightDirectory)
+            _ = try straight.run()
+
+            let interruptedDirectory = temporaryDirectory(self)
+            let interrupted = try Trainer(configuration: configuration, data: data, checkpointDirectory: interruptedDirectory)
+            var steps = 0
+            interrupted.shouldStop = { steps += 1; return steps == 5 }
+            let stopped = try interrupted.run()
+            XCTAssertTrue(stopped.interrupted)
+            let checkpoint = try Checkpoint.read(contentsOf: stopped.lastCheckpoint)
+            let resumed = try Trainer(configuration: configuration, data: data, checkpointDirectory: interruptedDirectory,
+                                      resume: (checkpoint, stopped.lastCheckpoint))
+            _ = try resumed.run()
+            XCTAssertEqual(resumed.model.stateDictionary, straight.model.stateDictionary, optimizer)
+            XCTAssertEqual(resumed.optimizer.state, straight.optimizer.state, optimizer)
+            XCTAssertEqual(try metricsWithoutTiming(interruptedDirectory), try metricsWithoutTiming(straightDirectory), optimizer)
+
+            // Another optimizer type cannot continue this state.
+            var other = configuration
+            other.training.optimizer = OptimizerSettings(SGD.Specification(learningRate: 0.01))
+            assertThrows("was trained with optimizer \(configuration.training.optimizer.typeName) but the config's is sgd", contains: true) {
+                try Trainer(configuration: other, data: data, checkpointDirectory: interruptedDirectory, resume: (checkpoint, stopped.lastCheckpoint))
+            }
+        }
+    }
 }

@@ -1,0 +1,160 @@
+import Foundation
+
+/// Adam and AdamW, as PyTorch's `torch.optim.Adam` and `torch.optim.AdamW` with their
+/// defaults (no AMSGrad). For each parameter w with gradient g, at step t = 1, 2, …:
+///
+/// - Adam: `g ← g + λ·w` (L2 weight decay, added to the gradient);
+/// - AdamW: `w ← w·(1 − η·λ)` (decoupled weight decay), gradient unchanged;
+/// - then `m ← β₁·m + (1 − β₁)·g`, `v ← β₂·v + (1 − β₂)·g²`, and
+///   `w ← w − η / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)` (bias-corrected moments).
+///
+/// JSON: `{"type": "adam", "learningRate": 0.001, "betas": [0.9, 0.999], "epsilon": 1e-8, "weightDecay": 0}`,
+/// and `"type": "adamw"` (weight decay 0.01 by default, as PyTorch's). State, PyTorch's names:
+/// `"<parameter>.exp_avg"` (m), `"<parameter>.exp_avg_sq"` (v) and `"step"` (t, I64).
+public final class Adam: Optimizer {
+    /// The parameters updated.
+    public let arena: ParameterArena
+    /// β₁, β₂ in [0, 1).
+    public let betas: (Float, Float)
+    /// ε > 0.
+    public let epsilon: Float
+    /// λ ≥ 0.
+    public let weightDecay: Float
+    /// True for AdamW: weight decay multiplies the weights instead of adding to the gradient.
+    public let decoupledWeightDecay: Bool
+    /// First moments m, laid out like the arena.
+    public let firstMoment: Tensor
+    /// Second moments v, laid out like the arena.
+    public let secondMoment: Tensor
+    /// Steps taken, t.
+    public private(set) var stepCount: Int64 = 0
+
+    /// The step in progress, for the worker jobs: η, η / (1 − β₁ᵗ), √(1 − β₂ᵗ).
+    private var learningRate: Float = 0, stepSize: Float = 0, secondCorrectionRoot: Float = 1
+    private var stepJob: (Int) -> Void = { _ in }
+
+    /// An optimizer over `arena` with zero moments.
+    public init(arena: ParameterArena, betas: (Float, Float) = (0.9, 0.999), epsilon: Float = 1e-8,
+                weightDecay: Float = 0, decoupledWeightDecay: Bool = false) {
+        self.arena = arena
+        self.betas = betas
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
+        firstMoment = arena.makeStateBlock()
+        secondMoment = arena.makeStateBlock()
+        stepJob = { [unowned(unsafe) self] worker in self.stepShare(worker) }
+    }
+
+    /// One update of every parameter: one pass over the arena, split over the workers.
+    public func step(learningRate: Float) {
+        stepCount += 1
+        let t = Double(stepCount)
+        self.learningRate = learningRate
+        stepSize = Float(Double(learningRate) / (1 - pow(Double(betas.0), t)))
+        secondCorrectionRoot = Float((1 - pow(Double(betas.1), t)).squareRoot())
+        forEachWorker(stepJob)
+    }
+
+    private func stepShare(_ worker: Int) {
+        let range = partition(arena.count, worker: worker, of: Parallelism.threads)
+        let (w, g, m, v) = (arena.values.data, arena.gradients.data, firstMoment.data, secondMoment.data)
+        let (beta1, beta2, epsilon, stepSize, root) = (betas.0, betas.1, self.epsilon, stepSize, secondCorrectionRoot)
+        if decoupledWeightDecay {
+            let shrink = 1 - learningRate * weightDecay
+            for i in range {
+                w[i] *= shrink
+                m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+                v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
+                w[i] -= stepSize * m[i] / (v[i].squareRoot() / root + epsilon)
+            }
+        } else {
+            let decay = weightDecay
+            for i in range {
+                let gradient = g[i] + decay * w[i]
+                m[i] = beta1 * m[i] + (1 - beta1) * gradient
+                v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
+                w[i] -= stepSize * m[i] / (v[i].squareRoot() / root + epsilon)
+            }
+        }
+    }
+
+    public var state: [NamedTensor] {
+        arena.namedSlices(of: firstMoment, entry: "exp_avg") + arena.namedSlices(of: secondMoment, entry: "exp_avg_sq")
+            + [NamedTensor(name: "step", shape: [], values: .int64([stepCount]))]
+    }
+
+    public var stateEntries: [StateEntry] {
+        arena.sliceEntries(entry: "exp_avg") + arena.sliceEntries(entry: "exp_avg_sq") + [StateEntry(name: "step", shape: [], dtype: "I64")]
+    }
+
+    public func load(state tensors: [String: NamedTensor]) {
+        arena.loadSlices(of: firstMoment, entry: "exp_avg", from: tensors)
+        arena.loadSlices(of: secondMoment, entry: "exp_avg_sq", from: tensors)
+        guard case .int64(let step) = tensors["step"]?.values, step.count == 1 else { preconditionFailure("Adam state has no step") }
+        stepCount = step[0]
+    }
+
+    /// `{"type": "adam", "learningRate": [0.001], "betas": [[0.9, 0.999]], "epsilon": [1e-8], "weightDecay": [0]}`.
+    public struct Specification: AdamSpecification {
+        public static let typeName = "adam"
+        static let decoupled = false
+        static let defaultWeightDecay = 0.0
+        public var learningRate: Double, betas: [Double], epsilon: Double, weightDecay: Double
+        public init(learningRate: Double = 0.001, betas: [Double] = [0.9, 0.999], epsilon: Double = 1e-8, weightDecay: Double = 0) {
+            self.learningRate = learningRate; self.betas = betas; self.epsilon = epsilon; self.weightDecay = weightDecay
+        }
+    }
+
+    /// `{"type": "adamw", …}`: Adam's keys, weight decay decoupled and 0.01 by default.
+    public struct DecoupledSpecification: AdamSpecification {
+        public static let typeName = "adamw"
+        static let decoupled = true
+        static let defaultWeightDecay = 0.01
+        public var learningRate: Double, betas: [Double], epsilon: Double, weightDecay: Double
+        public init(learningRate: Double = 0.001, betas: [Double] = [0.9, 0.999], epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
+            self.learningRate = learningRate; self.betas = betas; self.epsilon = epsilon; self.weightDecay = weightDecay
+        }
+    }
+}
+
+/// What the `adam` and `adamw` specifications share: their keys, checks and construction.
+protocol AdamSpecification: OptimizerSpecification {
+    static var decoupled: Bool { get }
+    static var defaultWeightDecay: Double { get }
+    var betas: [Double] { get }
+    var epsilon: Double { get }
+    var weightDecay: Double { get }
+    init(learningRate: Double, betas: [Double], epsilon: Double, weightDecay: Double)
+}
+
+private enum AdamKeys: String, CodingKey { case learningRate, betas, epsilon, weightDecay }
+
+extension AdamSpecification {
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(allowed: ["type", "learningRate", "betas", "epsilon", "weightDecay"])
+        let container = try decoder.container(keyedBy: AdamKeys.self)
+        self.init(
+            learningRate: try container.decode(.learningRate, default: 0.001, mustBe: "> 0") { (value: Double) in value > 0 && value.isFinite },
+            betas: try container.decode(.betas, default: [0.9, 0.999], mustBe: "two numbers in [0, 1)") { (value: [Double]) in
+                value.count == 2 && value.allSatisfy { $0 >= 0 && $0 < 1 }
+            },
+            epsilon: try container.decode(.epsilon, default: 1e-8, mustBe: "> 0") { (value: Double) in value > 0 && value.isFinite },
+            weightDecay: try container.decode(.weightDecay, default: Self.defaultWeightDecay, mustBe: ">= 0") { (value: Double) in
+                value >= 0 && value.isFinite
+            })
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: AdamKeys.self)
+        try container.encode(learningRate, forKey: .learningRate)
+        try container.encode(betas, forKey: .betas)
+        try container.encode(epsilon, forKey: .epsilon)
+        try container.encode(weightDecay, forKey: .weightDecay)
+    }
+
+    public func makeOptimizer(for arena: ParameterArena) -> any Optimizer {
+        Adam(arena: arena, betas: (Float(betas[0]), Float(betas[1])), epsilon: Float(epsilon),
+             weightDecay: Float(weightDecay), decoupledWeightDecay: Self.decoupled)
+    }
+}
