@@ -13,6 +13,7 @@ public enum LayerRegistry {
         Dropout.Specification.self,
         BatchNorm.Specification.self,
         GlobalAvgPool.Specification.self,
+        LeakyReLU.Specification.self,
     ]
 
     /// The registered `"type"` names.

@@ -75,27 +75,41 @@ final class Conv2DTests: XCTestCase {
         for other in gradients.dropFirst() { assertClose(other, gradients[0], tolerance: 1e-5) }
     }
 
-    /// A ReLU absorbed by the convolution gives the same outputs and gradients as a separate one.
-    func testFusedReLUMatchesSeparateLayer() throws {
-        let description = ModelDescription(input: [2, 9, 9], layers: [
-            .conv(filters: 3, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(1), bias: true),
-            .relu, .maxPool(size: SizePair(2), stride: nil),
-            .conv(filters: 4, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(0), bias: true),
-            .relu, .flatten, .dense(units: 3),
-        ])
-        var results: [[Float]] = []
-        for fuse in [false, true] {
-            let model = try Sequential(description, seed: 3, fuseActivations: fuse)
-            XCTAssertEqual((model.layers[0] as! Conv2D).activation != nil, fuse)
-            XCTAssertEqual(model.runsLayer[1], !fuse)
-            let loss = SoftmaxCrossEntropy()
-            let logits = model.forward(randomTensor([4, 2, 9, 9], seed: 4), phase: .training).values
-            loss.forward(logits: Tensor(shape: [4, 3], values: logits), labels: [0, 1, 2, 1])
-            model.zeroGradients()
-            model.backward(loss.backward())
-            results.append(logits + model.parameters.flatMap(\.gradient.values))
+    /// Every registered activation absorbed by the convolution gives bit-identical outputs and
+    /// gradients to the separate activation layer.
+    func testFusedActivationsMatchSeparateLayers() throws {
+        var activations: [LayerSpec] = []
+        for (_, cases) in GradientCheckTests.registeredCases.sorted(by: { $0.key < $1.key }) {
+            for testCase in cases {
+                let spec = try JSONDecoder().decode(LayerSpec.self, from: Data(testCase.json.utf8))
+                var random = SeededRandom(seed: 1)
+                if spec.specification.makeLayer(inputShape: Array(testCase.input.dropFirst()), random: &random).fusibleActivation != nil {
+                    activations.append(spec)
+                }
+            }
         }
-        XCTAssertEqual(results[0], results[1])
+        XCTAssertGreaterThanOrEqual(activations.count, 2)
+        for activation in activations {
+            let description = ModelDescription(input: [2, 9, 9], layers: [
+                .conv(filters: 3, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(1), bias: true),
+                activation, .maxPool(size: SizePair(2), stride: nil),
+                .conv(filters: 4, kernel: SizePair(3), stride: SizePair(1), padding: SizePair(0), bias: true),
+                activation, .flatten, .dense(units: 3),
+            ])
+            var results: [[Float]] = []
+            for fuse in [false, true] {
+                let model = try Sequential(description, seed: 3, fuseActivations: fuse)
+                XCTAssertEqual((model.layers[0] as! Conv2D).activation != nil, fuse)
+                XCTAssertEqual(model.runsLayer[1], !fuse)
+                let loss = SoftmaxCrossEntropy()
+                let logits = model.forward(randomTensor([4, 2, 9, 9], seed: 4), phase: .training).values
+                loss.forward(logits: Tensor(shape: [4, 3], values: logits), labels: [0, 1, 2, 1])
+                model.zeroGradients()
+                model.backward(loss.backward())
+                results.append(logits + model.parameters.flatMap(\.gradient.values))
+            }
+            XCTAssertEqual(results[0], results[1], activation.description)
+        }
     }
 
     func testShapes() throws {
