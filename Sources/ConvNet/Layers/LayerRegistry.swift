@@ -14,6 +14,7 @@ public enum LayerRegistry {
         BatchNorm.Specification.self,
         GlobalAvgPool.Specification.self,
         LeakyReLU.Specification.self,
+        Tanh.Specification.self,
     ]
 
     /// The registered `"type"` names.

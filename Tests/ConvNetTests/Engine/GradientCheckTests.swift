@@ -13,6 +13,7 @@ final class GradientCheckTests: XCTestCase {
         "conv": [(#"{"type": "conv", "filters": 3, "kernel": 3, "stride": 2, "padding": 1}"#, [2, 2, 7, 7]),
                  (#"{"type": "conv", "filters": 2, "kernel": [3, 1], "padding": "same", "bias": false}"#, [2, 2, 5, 4])],
         "relu": [(#"{"type": "relu"}"#, [3, 2, 4, 4])],
+        "tanh": [(#"{"type": "tanh"}"#, [3, 2, 4, 4])],
         "leakyrelu": [(#"{"type": "leakyrelu"}"#, [3, 2, 4, 4]), (#"{"type": "leakyrelu", "slope": 0.2}"#, [4, 9])],
         "maxpool": [(#"{"type": "maxpool", "size": 3, "stride": 2}"#, [2, 2, 9, 9])],
         "avgpool": [(#"{"type": "avgpool", "size": [2, 3]}"#, [2, 2, 6, 6])],
