@@ -15,6 +15,7 @@ public enum LayerRegistry {
         GlobalAvgPool.Specification.self,
         LeakyReLU.Specification.self,
         Tanh.Specification.self,
+        Sigmoid.Specification.self,
     ]
 
     /// The registered `"type"` names.

@@ -14,6 +14,7 @@ final class GradientCheckTests: XCTestCase {
                  (#"{"type": "conv", "filters": 2, "kernel": [3, 1], "padding": "same", "bias": false}"#, [2, 2, 5, 4])],
         "relu": [(#"{"type": "relu"}"#, [3, 2, 4, 4])],
         "tanh": [(#"{"type": "tanh"}"#, [3, 2, 4, 4])],
+        "sigmoid": [(#"{"type": "sigmoid"}"#, [3, 2, 4, 4])],
         "leakyrelu": [(#"{"type": "leakyrelu"}"#, [3, 2, 4, 4]), (#"{"type": "leakyrelu", "slope": 0.2}"#, [4, 9])],
         "maxpool": [(#"{"type": "maxpool", "size": 3, "stride": 2}"#, [2, 2, 9, 9])],
         "avgpool": [(#"{"type": "avgpool", "size": [2, 3]}"#, [2, 2, 6, 6])],
@@ -212,5 +213,15 @@ final class GradientCheckTests: XCTestCase {
             XCTAssertEqual(Double(y[plane]), mean, accuracy: 1e-6)
             XCTAssertEqual(y[plane], pooled[plane], accuracy: 1e-6)
         }
+    }
+
+    /// Sigmoid stays finite and exact at extreme inputs (no overflow of e^(−x)).
+    func testSigmoidAtExtremes() {
+        let y = ActivationLayer(Sigmoid()).forward(Tensor(shape: [1, 5], values: [-1000, -20, 0, 20, 1000]), phase: .inference).values
+        XCTAssertEqual(y[0], 0)
+        XCTAssertEqual(y[1], 1 / (1 + exp(20)), accuracy: 1e-12)
+        XCTAssertEqual(y[2], 0.5)
+        XCTAssertEqual(y[3], 1, accuracy: 1e-8)
+        XCTAssertEqual(y[4], 1)
     }
 }
