@@ -60,6 +60,25 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(message(#"{"input": [1, 28, 28]}"#), "layers is missing")
     }
 
+    /// Every registered layer type refuses a key it does not know, and its JSON survives a
+    /// round trip (decode, encode, decode) unchanged.
+    func testEveryRegisteredLayerIsStrictAndRoundTrips() throws {
+        for (name, cases) in GradientCheckTests.registeredCases.sorted(by: { $0.key < $1.key }) {
+            for testCase in cases {
+                var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(testCase.json.utf8)) as? [String: Any])
+                let spec = try JSONDecoder().decode(LayerSpec.self, from: Data(testCase.json.utf8))
+                XCTAssertEqual(try JSONDecoder().decode(LayerSpec.self, from: JSONEncoder().encode(spec)), spec, name)
+                object["bogus"] = 1
+                do {
+                    _ = try JSONDecoder().decode(LayerSpec.self, from: JSONSerialization.data(withJSONObject: object))
+                    XCTFail("\(name) accepted an unknown key")
+                } catch let error as DecodingError {
+                    XCTAssertTrue(describe(error).hasPrefix("bogus is not a known key"), "\(name): \(describe(error))")
+                }
+            }
+        }
+    }
+
     /// A small network overfits one fixed batch, and the same seed gives the same losses.
     func testOverfitsSmallBatchReproducibly() throws {
         func run() throws -> [Float] {
