@@ -4,10 +4,12 @@ import XCTest
 
 final class ConfigurationTests: XCTestCase {
     func testBundledConfigsLoad() throws {
-        for name in ["mnist", "fashion-mnist"] {
-            let configuration = try Configuration.load(contentsOf: "\(repositoryRoot)/configs/\(name).json")
-            XCTAssertEqual(configuration.name, name)
-            XCTAssertNoThrow(try Sequential(configuration.model, seed: 1))
+        let names = try FileManager.default.contentsOfDirectory(atPath: "\(repositoryRoot)/configs").filter { $0.hasSuffix(".json") }
+        XCTAssertGreaterThanOrEqual(names.count, 4)
+        for file in names {
+            let configuration = try Configuration.load(contentsOf: "\(repositoryRoot)/configs/\(file)")
+            XCTAssertEqual(configuration.name + ".json", file)
+            XCTAssertNoThrow(try Sequential(configuration.model, seed: 1), file)
         }
         let mnist = try Configuration.load(contentsOf: "\(repositoryRoot)/configs/mnist.json")
         XCTAssertEqual(mnist.training.batchSize, 64)
