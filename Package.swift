@@ -27,10 +27,13 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "MallocCounter"),
         .target(
             name: "ConvNet",
-            dependencies: ["CBLAS", "CPNG", "CZlib"],
+            dependencies: ["CBLAS", "CPNG", "CZlib", "CTurboJPEG"],
             swiftSettings: optimized),
         .executableTarget(
             name: "train",
@@ -47,7 +50,7 @@ let package = Package(
             dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "TestFixtures",
-            dependencies: ["ConvNet", "CZlib"],
+            dependencies: ["ConvNet", "CZlib", "CTurboJPEG"],
             path: "Tests/TestFixtures"),
         .testTarget(
             name: "ConvNetTests",

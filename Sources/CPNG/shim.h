@@ -11,3 +11,12 @@ static inline unsigned int convnet_png_row_stride(const png_image *image) {
 static inline unsigned int convnet_png_image_version(void) {
     return PNG_IMAGE_VERSION;
 }
+
+/// PNG_FORMAT_RGB and PNG_FORMAT_LINEAR_RGB_ALPHA (macros built from flags, which do not import).
+static inline unsigned int convnet_png_format_rgb(void) {
+    return PNG_FORMAT_RGB;
+}
+
+static inline unsigned int convnet_png_format_linear_rgb_alpha(void) {
+    return PNG_FORMAT_LINEAR_RGB_ALPHA;
+}

@@ -37,6 +37,14 @@ public enum PNG {
     ///   JPEG, GIF, text, …), is truncated or corrupt (with libpng's message), or has a side
     ///   of 0 or larger than `maximumDimension`.
     public static func decode(_ bytes: [UInt8], name: String) throws(ImageError) -> GrayImage {
+        try decode(bytes, name: name, channels: 1).luminance
+    }
+
+    /// Decodes a PNG held in memory to `channels` channels: 1 as `decode(_:name:)` does, 3 as
+    /// 8-bit sRGB red, green and blue (grey files give R = G = B; alpha is composited onto white
+    /// like grey; 16-bit files are read as sRGB-encoded and reduced to 8 bits).
+    public static func decode(_ bytes: [UInt8], name: String, channels: Int) throws(ImageError) -> Image {
+        precondition(channels == 1 || channels == 3)
         func failure(_ message: String) -> ImageError { ImageError(file: name, message: message) }
         guard !bytes.isEmpty else { throw failure("empty file") }
         guard FileSignature.isPNG(bytes) else { throw failure(FileSignature.rejection(of: bytes)) }
@@ -59,21 +67,19 @@ public enum PNG {
             throw failure("corrupt PNG: the header claims \(width)×\(height) pixels, more than a \(bytes.count)-byte file can hold")
         }
         image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
-        let pixels: [UInt8]
         if image.format & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0 {
-            pixels = try finishSixteenBit(&image, name: name)
-        } else {
-            image.format = UInt32(PNG_FORMAT_GRAY)
-            // For grey output libpng composites onto the background's green channel (sRGB).
-            var white = png_color(red: 255, green: 255, blue: 255)
-            var gray = [UInt8](repeating: 0, count: width * height)
-            let finished = gray.withUnsafeMutableBytes {
-                png_image_finish_read(&image, &white, $0.baseAddress, Int32(width), nil)
-            }
-            guard finished != 0 else { throw failure("truncated or corrupt PNG: \(libpngMessage(image))") }
-            pixels = gray
+            return Image(planes: try finishSixteenBit(&image, name: name, channels: channels))
         }
-        return GrayImage(width: width, height: height, pixels: pixels)
+        image.format = channels == 1 ? UInt32(PNG_FORMAT_GRAY) : convnet_png_format_rgb()
+        // libpng composites transparency onto this background (for grey output, onto its green channel).
+        var white = png_color(red: 255, green: 255, blue: 255)
+        var interleaved = [UInt8](repeating: 0, count: channels * width * height)
+        let finished = interleaved.withUnsafeMutableBytes {
+            png_image_finish_read(&image, &white, $0.baseAddress, Int32(channels * width), nil)
+        }
+        guard finished != 0 else { throw failure("truncated or corrupt PNG: \(libpngMessage(image))") }
+        if channels == 1 { return Image(channels: 1, height: height, width: width, pixels: interleaved) }
+        return interleaved.withUnsafeBufferPointer { Image(interleavedRGB: $0, height: height, width: width) }
     }
 
     /// Finishes reading a 16-bit PNG as linear luminance with premultiplied alpha, then
@@ -84,25 +90,31 @@ public enum PNG {
     /// formats read them correctly. libpng decodes sRGB-flagged samples to linear with the
     /// power 2.2 (its `PNG_GAMMA_sRGB`), so encoding with 1/2.2 gives a 16-bit grey v·257
     /// back as v, within one level at the darkest values where 16-bit linear light is coarse.
-    private static func finishSixteenBit(_ image: inout png_image, name: String) throws(ImageError) -> [UInt8] {
-        image.format = UInt32(PNG_FORMAT_LINEAR_Y_ALPHA)
-        let count = Int(image.width) * Int(image.height)
-        // [H, W, 2]: premultiplied linear luminance Y·α, then α, each 0…65535.
-        var luminanceAlpha = [UInt16](repeating: 0, count: 2 * count)
-        let finished = luminanceAlpha.withUnsafeMutableBytes {
+    /// With `channels` 3 the same is done for each of R, G and B (`PNG_FORMAT_LINEAR_RGB_ALPHA`).
+    /// Returns one grey plane per channel.
+    private static func finishSixteenBit(_ image: inout png_image, name: String, channels: Int) throws(ImageError) -> [GrayImage] {
+        image.format = channels == 1 ? UInt32(PNG_FORMAT_LINEAR_Y_ALPHA) : convnet_png_format_linear_rgb_alpha()
+        let (width, height) = (Int(image.width), Int(image.height))
+        let count = width * height, stride = channels + 1
+        // [H, W, C + 1]: premultiplied linear values V·α per channel, then α, each 0…65535.
+        var samples = [UInt16](repeating: 0, count: stride * count)
+        let finished = samples.withUnsafeMutableBytes {
             png_image_finish_read(&image, nil, $0.baseAddress, Int32(convnet_png_row_stride(&image)), nil)
         }
         guard finished != 0 else {
             throw ImageError(file: name, message: "truncated or corrupt PNG: \(libpngMessage(image))")
         }
         let encode = linearToEncoded
-        return luminanceAlpha.withUnsafeBufferPointer { samples in
-            [UInt8](unsafeUninitializedCapacity: count) { pixels, initialized in
-                for index in 0..<count {
-                    let premultiplied = Int(samples[2 * index]), alpha = Int(samples[2 * index + 1])
-                    pixels[index] = encode[min(65535, premultiplied + 65535 - alpha)]
+        return samples.withUnsafeBufferPointer { samples in
+            (0..<channels).map { channel in
+                let pixels = [UInt8](unsafeUninitializedCapacity: count) { pixels, initialized in
+                    for index in 0..<count {
+                        let premultiplied = Int(samples[stride * index + channel]), alpha = Int(samples[stride * index + channels])
+                        pixels[index] = encode[min(65535, premultiplied + 65535 - alpha)]
+                    }
+                    initialized = count
                 }
-                initialized = count
+                return GrayImage(width: width, height: height, pixels: pixels)
             }
         }
     }
@@ -116,6 +128,11 @@ public enum PNG {
     ///
     /// - Throws: `ImageError` when a side is 0 or larger than `maximumDimension`, or libpng fails.
     public static func encode(_ image: GrayImage) throws(ImageError) -> [UInt8] {
+        try encode(Image(image))
+    }
+
+    /// Encodes `image` as an 8-bit greyscale or RGB PNG (with an sRGB chunk), the bytes of a whole file.
+    public static func encode(_ image: Image) throws(ImageError) -> [UInt8] {
         func failure(_ message: String) -> ImageError { ImageError(file: "PNG encoder", message: message) }
         guard image.width > 0, image.height > 0,
               image.width <= maximumDimension, image.height <= maximumDimension else {
@@ -126,19 +143,19 @@ public enum PNG {
         png.version = convnet_png_image_version()
         png.width = UInt32(image.width)
         png.height = UInt32(image.height)
-        png.format = UInt32(PNG_FORMAT_GRAY)
+        png.format = image.channels == 1 ? UInt32(PNG_FORMAT_GRAY) : convnet_png_format_rgb()
         defer { png_image_free(&png) }
+        let interleaved = image.interleaved, rowStride = Int32(image.channels * image.width)
         // The first call, with no output buffer, only measures the compressed size.
         var size: png_alloc_size_t = 0
-        let measured = image.pixels.withUnsafeBytes {
-            png_image_write_to_memory(&png, nil, &size, 0, $0.baseAddress, Int32(image.width), nil)
+        let measured = interleaved.withUnsafeBytes {
+            png_image_write_to_memory(&png, nil, &size, 0, $0.baseAddress, rowStride, nil)
         }
         guard measured != 0 else { throw failure("libpng could not encode: \(libpngMessage(png))") }
         var output = [UInt8](repeating: 0, count: Int(size))
         let written = output.withUnsafeMutableBytes { outputBytes in
-            image.pixels.withUnsafeBytes {
-                png_image_write_to_memory(&png, outputBytes.baseAddress, &size, 0,
-                                          $0.baseAddress, Int32(image.width), nil)
+            interleaved.withUnsafeBytes {
+                png_image_write_to_memory(&png, outputBytes.baseAddress, &size, 0, $0.baseAddress, rowStride, nil)
             }
         }
         guard written != 0 else { throw failure("libpng could not encode: \(libpngMessage(png))") }

@@ -10,8 +10,10 @@ enum FileSignature {
         bytes.count >= png.count && bytes[0..<png.count].elementsEqual(png)
     }
 
-    /// Why `bytes` (not empty, not starting with the PNG signature) is not a PNG file.
-    static func rejection(of bytes: [UInt8]) -> String {
+    /// Why `bytes` (not empty, not starting with the PNG signature) is not a PNG file, or, with
+    /// `acceptingJPEG`, neither a PNG nor a JPEG file.
+    static func rejection(of bytes: [UInt8], acceptingJPEG: Bool = false) -> String {
+        let expected = acceptingJPEG ? "a PNG or JPEG file" : "a PNG file"
         if bytes.count < png.count && png.starts(with: bytes) {
             return "truncated PNG: the file ends after \(bytes.count) bytes of the signature"
         }
@@ -20,13 +22,13 @@ enum FileSignature {
         }
         if let known = knownFormats.first(where: { bytes.starts(with: $0.signature) }) {
             let hex = known.signature.map(hexByte).joined(separator: " ")
-            return "not a PNG file (it starts with the \(known.name) signature \(hex))"
+            return "not \(expected) (it starts with the \(known.name) signature \(hex))"
         }
         if looksLikeText(bytes.prefix(256)) {
-            return "not a PNG file (it starts with text)"
+            return "not \(expected) (it starts with text)"
         }
         let hex = bytes.prefix(8).map(hexByte).joined(separator: " ")
-        return "not a PNG file (it starts with the bytes \(hex))"
+        return "not \(expected) (it starts with the bytes \(hex))"
     }
 
     /// Image and container formats a user may hand over by mistake, with their magic numbers.

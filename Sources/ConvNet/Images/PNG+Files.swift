@@ -1,7 +1,7 @@
 extension PNG {
     /// The largest file `read(contentsOf:)` loads, in bytes (256 MiB); a larger "PNG" is
     /// refused before reading, since even a 16384² image compresses to less.
-    public static let maximumFileSize = 256 << 20
+    public static let maximumFileSize = ImageFile.maximumFileSize
 
     /// Reads and decodes the PNG file at `path` to 8-bit luminance (see `decode`).
     ///
@@ -18,6 +18,11 @@ extension PNG {
     /// Encodes `image` as an 8-bit greyscale PNG and writes it to `path` atomically,
     /// replacing any file.
     public static func write(_ image: GrayImage, to path: String) throws(ImageError) {
+        try write(Image(image), to: path)
+    }
+
+    /// Encodes `image` as an 8-bit grey or RGB PNG and writes it to `path` atomically, replacing any file.
+    public static func write(_ image: Image, to path: String) throws(ImageError) {
         let bytes: [UInt8]
         do { bytes = try encode(image) } catch { throw ImageError(file: path, message: error.message) }
         do { try writeFileAtomically(bytes, to: path) } catch { throw ImageError(file: path, message: error.message) }
