@@ -75,12 +75,12 @@ enum Measurements {
     /// Inference throughput at batch 256 and the latency of one image.
     static func inference(_ settings: ConvNet.Configuration, data: TrainingData, batches: Int) throws -> InferenceResult {
         let model = try Sequential(settings.model, seed: 1)
-        let loader = BatchLoader(normalization: settings.data.normalize ?? .none)
+        let loader = BatchLoader(normalization: data.normalization ?? .none)
         let batch = 256
         loader.load(data.test, range: 0..<batch)
         _ = model.forward(loader.images, phase: .inference)
         let seconds = time { for _ in 0..<batches { _ = model.forward(loader.images, phase: .inference) } }
-        let single = BatchLoader(normalization: settings.data.normalize ?? .none)
+        let single = BatchLoader(normalization: data.normalization ?? .none)
         single.load(data.test, range: 0..<1)
         _ = model.forward(single.images, phase: .inference)
         var best = Double.infinity

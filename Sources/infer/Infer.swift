@@ -2,19 +2,22 @@ import ArgumentParser
 import ConvNet
 import Foundation
 
-/// `swift run infer my-digit.png`: classifies PNG images with a trained checkpoint.
+/// `swift run infer my-digit.png`: classifies PNG and JPEG images with a trained checkpoint.
 @main
 struct Infer: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "infer",
-        abstract: "Classify PNG images with a trained model.",
+        abstract: "Classify PNG and JPEG images with a trained model.",
         discussion: """
-            Each image is prepared the way MNIST digits were (dark-on-light is inverted, the ink is \
-            cropped, fitted into a 20×20 box and centred by its centre of mass in 28×28) unless \
-            --no-preprocess is given. Exit status: 0 when every file was classified, 1 otherwise.
+            Each image is prepared as the checkpoint says (its preprocessing: "digit" finds the \
+            digit, flattens uneven lighting, crops, fits it into 20×20 and centres it in 28×28 as \
+            MNIST's digits were made; "resize" converts to the model's channels and resizes). \
+            --preprocess overrides it. Folders are searched recursively for .png, .jpg and .jpeg \
+            files, in sorted order. Exit status: 0 when every file was classified, 1 otherwise \
+            (a file that cannot be read, or in which no digit was found).
             """)
 
-    @Argument(help: ArgumentHelp("PNG files to classify.", valueName: "image.png"))
+    @Argument(help: ArgumentHelp("Images (PNG or JPEG) or folders of them.", valueName: "image"))
     var images: [String]
 
     @Option(help: ArgumentHelp("The model to use (written by train).", valueName: "checkpoint"))
@@ -29,18 +32,45 @@ struct Infer: ParsableCommand {
     @Option(help: ArgumentHelp("Write the image the network saw for each file into this folder.", valueName: "dir"))
     var savePreprocessed: String?
 
-    @Flag(help: "Feed images as they are (only resized to the model's input size).")
+    @Option(help: ArgumentHelp("Prepare images as: digit, resize (stretched to the model's size), crop (shorter side fitted, centre cut out); default: the checkpoint's.",
+                               valueName: "method"))
+    var preprocess: PreparationChoice?
+
+    @Flag(help: "With resize or crop: invert the images (dark-on-light data for a light-on-dark model).")
+    var invert = false
+
+    @Flag(help: "Same as --preprocess resize: feed images as they are, only resized to the model's input size.")
     var noPreprocess = false
 
     @Option(help: "Threads for the network.")
-    var threads = 1
+    var threads = 2
 
     static let defaultCheckpoint = "checkpoints/mnist/model.safetensors"
 
+    /// The `--preprocess` values.
+    enum PreparationChoice: String, ExpressibleByArgument, CaseIterable {
+        case digit, resize, crop
+    }
+
     func validate() throws {
-        guard !images.isEmpty else { throw ValidationError("Give at least one PNG file.") }
+        guard !images.isEmpty else { throw ValidationError("Give at least one image file or folder.") }
         guard top >= 1 else { throw ValidationError("--top must be at least 1, found \(top).") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, found \(threads).") }
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be in 1...256, found \(threads).") }
+        if noPreprocess && preprocess != nil { throw ValidationError("Give --no-preprocess or --preprocess, not both.") }
+        if invert && (preprocess == .digit || (preprocess == nil && !noPreprocess)) {
+            throw ValidationError("--invert goes with --preprocess resize or crop; digit preparation finds the ink's polarity itself.")
+        }
+    }
+
+    /// The preparation the flags ask for, nil for the checkpoint's own.
+    private var preparationOverride: InputPreparation? {
+        if noPreprocess { return InputPreparation(.resize) }
+        switch preprocess {
+        case nil: return nil
+        case .digit: return .digit
+        case .resize: return InputPreparation(.resize, fit: .stretch, invert: invert)
+        case .crop: return InputPreparation(.resize, fit: .crop, invert: invert)
+        }
     }
 
     func run() throws {
@@ -62,33 +92,52 @@ struct Infer: ParsableCommand {
                 Report.fail("\(savePreprocessed): cannot create the folder for --save-preprocessed")
             }
         }
-
-        // Decode and prepare one file at a time (a large photo is dropped once it is 28×28),
-        // then classify all prepared images together in batches.
-        var outcomes: [Result<GrayImage, ImageError>] = []
+        let preparation = preparationOverride
         var savedNames = Set<String>()
-        for path in images {
-            do {
-                let prepared = classifier.prepare(try PNG.read(contentsOf: path), preprocess: !noPreprocess)
-                if let savePreprocessed {
-                    let name = uniqueName(for: path, among: &savedNames)
-                    try PNG.write(prepared, to: "\(savePreprocessed)/\(name)")
+        let minimumSide = classifier.decodingMinimumSide(for: preparation)
+
+        // Decode and prepare one file at a time (a large photo is dropped once it is prepared),
+        // then classify all prepared images together in batches.
+        var files: [String] = []
+        var outcomes: [Outcome] = []
+        for argument in images {
+            let found: [String]
+            do { found = try ImageFolder.imageFiles(under: argument) } catch {
+                files.append(argument)
+                outcomes.append(.failed(ImageError(file: error.file, message: error.message)))
+                continue
+            }
+            for path in found {
+                files.append(path)
+                do {
+                    let image = try ImageFile.read(contentsOf: path, channels: classifier.channels, minimumSide: minimumSide)
+                    switch classifier.prepare(image, using: preparation) {
+                    case .prepared(let input):
+                        if let savePreprocessed {
+                            try PNG.write(input, to: "\(savePreprocessed)/\(uniqueName(for: path, among: &savedNames))")
+                        }
+                        outcomes.append(.prepared(input))
+                    case .noDigit(let reason):
+                        outcomes.append(.noDigit(reason))
+                    }
+                } catch {
+                    outcomes.append(.failed(error))
                 }
-                outcomes.append(.success(prepared))
-            } catch {
-                outcomes.append(.failure(error))
             }
         }
-        let prepared = outcomes.compactMap { try? $0.get() }
+        let prepared = outcomes.compactMap { if case .prepared(let input) = $0 { return input } else { return nil } }
         var predictions = classifier.classify(prepared, top: top).makeIterator()
 
         var failed = false
-        for (path, outcome) in zip(images, outcomes) {
+        for (path, outcome) in zip(files, outcomes) {
             switch outcome {
-            case .success:
+            case .prepared:
                 let top = predictions.next()!
                 print(json ? jsonLine(file: path, predictions: top) : textLine(file: path, predictions: top))
-            case .failure(let error):
+            case .noDigit(let reason):
+                failed = true
+                print(json ? jsonObject(["file": path, "error": "no digit found: \(reason)"]) : "\(path): no digit found (\(reason))")
+            case .failed(let error):
                 failed = true
                 if json {
                     print(jsonObject(["file": path, "error": error.message]))
@@ -98,6 +147,13 @@ struct Infer: ParsableCommand {
             }
         }
         if failed { throw ExitCode(1) }
+    }
+
+    /// What became of one file.
+    private enum Outcome {
+        case prepared(Image)
+        case noDigit(String)
+        case failed(ImageError)
     }
 
     private func textLine(file: String, predictions: [Prediction]) -> String {

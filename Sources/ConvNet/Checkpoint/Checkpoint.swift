@@ -8,7 +8,8 @@ import Foundation
 /// training checkpoint, the optimizer's state as `"optimizer.<its name>"`
 /// (`"optimizer.0.weight.momentum_buffer"`, `"optimizer.step"`). `__metadata__` holds (all
 /// strings): `format` = "convnet", `format_version`, `kind` ("model" or "training"), `model`
-/// (the architecture as JSON), `classes` (JSON list), `normalization` (JSON), `config` (the
+/// (the architecture as JSON), `classes` (JSON list), `normalization` (JSON), `preprocessing`
+/// (how inputs are prepared, `InputPreparation` as JSON), `config` (the
 /// training config as JSON), `epoch` (epochs completed), `step` (steps completed within the
 /// next epoch, non-zero only for an interrupted epoch), for training checkpoints `optimizer`
 /// (its settings as JSON) and `training_state` (JSON: partial-epoch sums, best accuracy), and
@@ -26,6 +27,10 @@ public struct Checkpoint {
     public var classNames: [String]
     /// Input normalisation the model was trained with.
     public var normalization: Normalization
+    /// How images are prepared for the model. Checkpoints written before it was stored say
+    /// nothing; they were digit models (`infer` prepared every image as a digit), so grey
+    /// models without it get `.digit` and others `.resize`.
+    public var preparation: InputPreparation
     /// The model's state dictionary: parameters and buffers, in model order.
     public var modelState: [NamedTensor]
     /// The optimizer's settings (training checkpoints only).
@@ -68,12 +73,13 @@ public struct Checkpoint {
 
     /// A checkpoint of `model`'s current state and, for a training checkpoint, of `optimizer`'s.
     public init(model: Sequential, classNames: [String], normalization: Normalization,
-                configuration: String? = nil, epoch: Int = 0, step: Int = 0,
+                preparation: InputPreparation = .resize, configuration: String? = nil, epoch: Int = 0, step: Int = 0,
                 optimizer: (settings: OptimizerSettings, optimizer: any Optimizer)? = nil,
                 trainingState: TrainingState? = nil) {
         self.model = model.description
         self.classNames = classNames
         self.normalization = normalization
+        self.preparation = preparation
         self.modelState = model.stateDictionary
         self.optimizer = optimizer?.settings
         self.optimizerState = optimizer?.optimizer.state ?? []
@@ -95,6 +101,7 @@ public struct Checkpoint {
             "model": jsonString(model),
             "classes": jsonString(classNames),
             "normalization": jsonString(normalization),
+            "preprocessing": jsonString(preparation),
             "epoch": "\(epoch)",
             "step": "\(step)",
         ]
@@ -167,6 +174,8 @@ public struct Checkpoint {
         let model = try field("model", ModelDescription.self)
         let classNames = try field("classes", [String].self)
         let normalization = try field("normalization", Normalization.self)
+        let preparation = metadata["preprocessing"] == nil ? (model.input.first == 1 ? InputPreparation.digit : .resize)
+            : try field("preprocessing", InputPreparation.self)
         let isTraining = metadata["kind"] == "training"
         let trainingState = isTraining ? try field("training_state", TrainingState.self) : nil
         // Version 1 trained with SGD only; its velocities are SGD's momentum buffers.
@@ -208,7 +217,7 @@ public struct Checkpoint {
             throw CheckpointError(file: name, "has tensors the model does not use: \(extra.prefix(5).joined(separator: ", "))")
         }
         var checkpoint = Checkpoint(model: model, classNames: classNames, normalization: normalization,
-                                    modelState: modelState, optimizer: optimizer, optimizerState: optimizerState,
+                                    preparation: preparation, modelState: modelState, optimizer: optimizer, optimizerState: optimizerState,
                                     configuration: metadata["config"],
                                     epoch: try integer("epoch"), step: try integer("step"),
                                     trainingState: trainingState)
@@ -217,9 +226,9 @@ public struct Checkpoint {
     }
 
     private init(model: ModelDescription, classNames: [String], normalization: Normalization,
-                 modelState: [NamedTensor], optimizer: OptimizerSettings?, optimizerState: [NamedTensor],
+                 preparation: InputPreparation, modelState: [NamedTensor], optimizer: OptimizerSettings?, optimizerState: [NamedTensor],
                  configuration: String?, epoch: Int, step: Int, trainingState: TrainingState?) {
-        self.model = model; self.classNames = classNames; self.normalization = normalization
+        self.model = model; self.classNames = classNames; self.normalization = normalization; self.preparation = preparation
         self.modelState = modelState; self.optimizer = optimizer; self.optimizerState = optimizerState
         self.configuration = configuration; self.epoch = epoch; self.step = step; self.trainingState = trainingState
     }

@@ -1,4 +1,4 @@
-/// Labelled grey images held as bytes: `images` `[N, C, H, W]`, `labels` `[N]`.
+/// Labelled images (1 or 3 channels) held as bytes: `images` `[N, C, H, W]`, `labels` `[N]`.
 ///
 /// Pixels stay 8-bit in memory (MNIST's 60,000 training images are 47 MB, not
 /// 188 MB as Float); `BatchLoader` converts a batch at a time to Float.
@@ -32,12 +32,14 @@ public struct Dataset: Sendable {
                 labels: Array(labels[range]), sampleShape: sampleShape, classNames: classNames)
     }
 
-    /// Loads an MNIST-style pair of IDX files (raw or .gz): images `[N, H, W]` and labels `[N]`.
+    /// Loads an MNIST-style pair of IDX files (raw or .gz): images `[N, H, W]` (grey) or with a
+    /// channel dimension of 1 or 3, `[N, H, W, C]` (as numpy image stacks are) or `[N, C, H, W]`;
+    /// and labels `[N]`.
     ///
     /// Checks that the counts agree and that every label is below `classNames.count`.
     public static func loadIDX(images imagesPath: String, labels labelsPath: String,
                                classNames: [String]) throws(DataError) -> Dataset {
-        let images = try IDXArray.read(contentsOf: imagesPath, dimensionCount: 3)
+        let images = try IDXArray.read(contentsOf: imagesPath, dimensionCounts: [3, 4])
         let labels = try IDXArray.read(contentsOf: labelsPath, dimensionCount: 1)
         guard images.dimensions[0] == labels.dimensions[0] else {
             throw DataError(file: labelsPath, "has \(labels.dimensions[0]) labels but \(imagesPath) has \(images.dimensions[0]) images")
@@ -45,36 +47,29 @@ public struct Dataset: Sendable {
         if let index = labels.bytes.firstIndex(where: { Int($0) >= classNames.count }) {
             throw DataError(file: labelsPath, "label \(labels.bytes[index]) of image \(index) is not below the number of classes, \(classNames.count)")
         }
-        return Dataset(images: images.bytes, labels: labels.bytes,
-                       sampleShape: [1, images.dimensions[1], images.dimensions[2]], classNames: classNames)
-    }
-}
-
-/// Per-dataset input normalisation: `x = (pixel / 255 − mean) / std`.
-public struct Normalization: Codable, Equatable, Sendable {
-    /// Mean of the [0, 1]-scaled pixels.
-    public var mean: Double
-    /// Standard deviation of the [0, 1]-scaled pixels (> 0).
-    public var std: Double
-
-    /// Normalisation by `mean` and `std`.
-    public init(mean: Double, std: Double) { self.mean = mean; self.std = std }
-
-    /// No normalisation: pixels scaled to [0, 1] only.
-    public static let none = Normalization(mean: 0, std: 1)
-
-    private enum Keys: String, CodingKey { case mean, std }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(allowed: ["mean", "std"])
-        let container = try decoder.container(keyedBy: Keys.self)
-        mean = try container.decode(.mean, mustBe: "in [0, 1]") { (value: Double) in value >= 0 && value <= 1 }
-        std = try container.decode(.std, mustBe: "> 0") { (value: Double) in value > 0 }
-    }
-
-    /// The Float value of each byte 0…255 after scaling and normalisation.
-    public var lookupTable: [Float] {
-        (0..<256).map { Float((Double($0) / 255 - mean) / std) }
+        let dimensions = images.dimensions
+        if dimensions.count == 3 {
+            return Dataset(images: images.bytes, labels: labels.bytes, sampleShape: [1, dimensions[1], dimensions[2]], classNames: classNames)
+        }
+        if dimensions[3] == 1 || dimensions[3] == 3 {
+            // [N, H, W, C] → [N, C, H, W]
+            let (count, height, width, channels) = (dimensions[0], dimensions[1], dimensions[2], dimensions[3])
+            let plane = height * width
+            var planar = [UInt8](repeating: 0, count: images.bytes.count)
+            for image in 0..<count {
+                let base = image * plane * channels
+                for position in 0..<plane {
+                    for channel in 0..<channels {
+                        planar[base + channel * plane + position] = images.bytes[base + position * channels + channel]
+                    }
+                }
+            }
+            return Dataset(images: planar, labels: labels.bytes, sampleShape: [channels, height, width], classNames: classNames)
+        }
+        guard dimensions[1] == 1 || dimensions[1] == 3 else {
+            throw DataError(file: imagesPath, "has dimensions \(dimensions.shapeDescription): a 4-dimensional IDX image file must be N×H×W×C or N×C×H×W with C = 1 or 3")
+        }
+        return Dataset(images: images.bytes, labels: labels.bytes, sampleShape: Array(dimensions[1...]), classNames: classNames)
     }
 }
 
@@ -86,11 +81,12 @@ public final class BatchLoader {
     public var labels: UnsafeBufferPointer<Int32> { UnsafeBufferPointer(start: labelStorage, count: labelCount) }
     private var labelStorage: UnsafeMutablePointer<Int32>
     private var labelCount = 0, labelCapacity = 0
-    private let table: [Float]
+    /// The Float value of each byte 0…255, per channel: `[C][256]` (one table when the normalisation has one value).
+    private let tables: [[Float]]
 
     /// A loader applying `normalization` to every pixel.
     public init(normalization: Normalization) {
-        table = normalization.lookupTable
+        tables = normalization.lookupTables
         labelStorage = .allocate(capacity: 1)
     }
 
@@ -120,16 +116,21 @@ public final class BatchLoader {
         labelCount = count
         let labels = labelStorage
         let destination = images.data
-        table.withUnsafeBufferPointer { table in
-            dataset.images.withUnsafeBufferPointer { pixels in
-                dataset.labels.withUnsafeBufferPointer { datasetLabels in
-                    for slot in 0..<count {
-                        let image = index(slot)
-                        let source = pixels.baseAddress! + image * sampleSize
-                        let target = destination + slot * sampleSize
-                        for i in 0..<sampleSize { target[i] = table[Int(source[i])] }
-                        labels[slot] = Int32(datasetLabels[image])
+        let channels = sample.count == 3 ? sample[0] : 1, plane = sampleSize / channels
+        precondition(tables.count == 1 || tables.count == channels,
+                     "normalisation has \(tables.count) channels, the images \(channels)")
+        dataset.images.withUnsafeBufferPointer { pixels in
+            dataset.labels.withUnsafeBufferPointer { datasetLabels in
+                for slot in 0..<count {
+                    let image = index(slot)
+                    for channel in 0..<channels {
+                        let source = pixels.baseAddress! + image * sampleSize + channel * plane
+                        let target = destination + slot * sampleSize + channel * plane
+                        tables[tables.count == 1 ? 0 : channel].withUnsafeBufferPointer { table in
+                            for i in 0..<plane { target[i] = table[Int(source[i])] }
+                        }
                     }
+                    labels[slot] = Int32(datasetLabels[image])
                 }
             }
         }

@@ -18,24 +18,36 @@ public struct IDXArray: Equatable, Sendable {
     /// Checks the magic number, the type, the dimension count, and that the data is
     /// exactly as long as the header says, before trusting any header size.
     public static func read(contentsOf path: String, dimensionCount: Int) throws(DataError) -> IDXArray {
+        try read(contentsOf: path, dimensionCounts: [dimensionCount])
+    }
+
+    /// `read(contentsOf:dimensionCount:)` accepting any of `dimensionCounts` (images of 3
+    /// dimensions, or 4 with channels).
+    public static func read(contentsOf path: String, dimensionCounts: [Int]) throws(DataError) -> IDXArray {
         let file = try readFileBytes(path, limit: sizeLimit)
         if file.isEmpty { throw DataError(file: path, "is empty, expected an IDX file") }
         let contents: [UInt8]
         if isGzip(file) {
             contents = try gunzip(file, file: path, limit: sizeLimit) { (prefix) throws(DataError) -> Int? in
-                try expectedLength(prefix, file: path, dimensionCount: dimensionCount)
+                try expectedLength(prefix, file: path, dimensionCounts: dimensionCounts)
             }
         } else {
             contents = file
         }
-        return try parse(contents, file: path, dimensionCount: dimensionCount)
+        return try parse(contents, file: path, dimensionCounts: dimensionCounts)
     }
 
     /// Parses IDX bytes already in memory (see `read`).
     public static func parse(_ contents: [UInt8], file: String, dimensionCount: Int) throws(DataError) -> IDXArray {
-        guard let length = try expectedLength(contents, file: file, dimensionCount: dimensionCount) else {
+        try parse(contents, file: file, dimensionCounts: [dimensionCount])
+    }
+
+    /// Parses IDX bytes with any of `dimensionCounts` dimensions.
+    public static func parse(_ contents: [UInt8], file: String, dimensionCounts: [Int]) throws(DataError) -> IDXArray {
+        guard let length = try expectedLength(contents, file: file, dimensionCounts: dimensionCounts) else {
             throw DataError(file: file, "truncated: \(contents.count) bytes is too short for an IDX header")
         }
+        let dimensionCount = Int(contents[3])
         let headerLength = 4 + 4 * dimensionCount
         let dimensions = (0..<dimensionCount).map { readBigEndian(contents, at: 4 + 4 * $0) }
         guard contents.count == length else {
@@ -51,6 +63,13 @@ public struct IDXArray: Equatable, Sendable {
     /// The total length the header announces, nil while fewer bytes than the header are available.
     /// Throws on a wrong magic number, type or dimension count, or an absurd size.
     static func expectedLength(_ prefix: [UInt8], file: String, dimensionCount: Int) throws(DataError) -> Int? {
+        try expectedLength(prefix, file: file, dimensionCounts: [dimensionCount])
+    }
+
+    /// `expectedLength` for a file that may have any of `dimensionCounts` dimensions.
+    static func expectedLength(_ prefix: [UInt8], file: String, dimensionCounts: [Int]) throws(DataError) -> Int? {
+        var dimensionCount = dimensionCounts[0]
+        if prefix.count >= 4, dimensionCounts.contains(Int(prefix[3])) { dimensionCount = Int(prefix[3]) }
         let expectedMagic = 0x0000_0800 | UInt32(dimensionCount)
         let kind = dimensionCount == 1 ? "labels" : "images"
         if prefix.count >= 4 {

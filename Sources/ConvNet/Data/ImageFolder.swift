@@ -1,24 +1,26 @@
 import Foundation
 
-/// Datasets stored as folders of PNG images, one sub-folder per class:
-/// `<directory>/<class>/*.png` (the common `ROOT/train/…`, `ROOT/test/…` layout).
+/// Datasets stored as folders of images, one sub-folder per class: `<directory>/<class>/*.png`
+/// (or `.jpg`, `.jpeg`; the common `ROOT/train/…`, `ROOT/test/…` layout).
 ///
-/// Class names are the sorted sub-folder names. Images are read in that class order,
-/// then by sorted file name, converted to grey (see `PNG`) and, when their size differs
-/// from the model's input, resized to it with `DigitPreprocessor.resize` (area averaging
-/// when shrinking), without the digit-specific steps.
+/// Class names are the sorted sub-folder names. Images are read in that class order, then by
+/// sorted file name, decoded to the model's channels (grey or RGB, see `ImageFile`) and
+/// prepared for its input size as the config's `data.preprocessing` says (`InputPreparation`),
+/// exactly as `infer` will prepare users' images.
 public enum ImageFolder {
-    /// Loads `<directory>/<class>/*.png` into a dataset of `imageShape` `[1, H, W]` images.
+    /// Loads `<directory>/<class>/*.{png,jpg,jpeg}` into a dataset of `imageShape` `[C, H, W]`
+    /// images (C = 1 or 3), each prepared by `preparation`.
     ///
     /// - Parameter classNames: when given (from the config, or the training folder when
     ///   loading the test folder), the sub-folders must be exactly these names (after
     ///   `folderName`), and labels follow this order rather than the sorted one.
     /// - Throws: `DataError` naming the folder or the first file that cannot be used.
-    public static func load(_ directory: String, classNames: [String]?, imageShape: [Int]) throws(DataError) -> Dataset {
-        guard imageShape.count == 3, imageShape[0] == 1 else {
-            throw DataError(file: directory, "PNG folders hold grey images, but the model's input is \(imageShape.shapeDescription); use 1 channel")
+    public static func load(_ directory: String, classNames: [String]?, imageShape: [Int],
+                            preparation: InputPreparation = .resize) throws(DataError) -> Dataset {
+        guard imageShape.count == 3, imageShape[0] == 1 || imageShape[0] == 3 else {
+            throw DataError(file: directory, "image folders hold grey or RGB images, but the model's input is \(imageShape.shapeDescription); use 1 or 3 channels")
         }
-        let (height, width) = (imageShape[1], imageShape[2])
+        let (channels, height, width) = (imageShape[0], imageShape[1], imageShape[2])
         let folders = try subfolders(of: directory)
         if let classNames, classNames.map(folderName).sorted() != folders {
             throw DataError(file: directory, "has class folders \(folders) but the classes are \(classNames.map(folderName).sorted())")
@@ -28,31 +30,55 @@ public enum ImageFolder {
         }
         let order = classNames ?? folders
         var images: [UInt8] = [], labels: [UInt8] = []
+        let minimumSide = (preparation.method == .digit ? 16 : 2) * max(height, width)
         for (label, name) in order.enumerated() {
             let folder = "\(directory)/\(folderName(name))"
-            for file in try pngFiles(in: folder) {
-                var image: GrayImage
-                do { image = try PNG.read(contentsOf: "\(folder)/\(file)") } catch { throw DataError(file: error.file, error.message) }
-                if image.width != width || image.height != height {
-                    image = DigitPreprocessor.resize(image, toHeight: height, width: width)
+            for file in try imageFileNames(in: folder) {
+                let path = "\(folder)/\(file)"
+                let image: Image
+                do { image = try ImageFile.read(contentsOf: path, channels: channels, minimumSide: minimumSide) } catch {
+                    throw DataError(file: error.file, error.message)
                 }
-                images.append(contentsOf: image.pixels)
+                switch preparation.prepare(image, channels: channels, height: height, width: width) {
+                case .prepared(let input): images.append(contentsOf: input.pixels)
+                // A training image without a digit is still an example: the model sees it as the page looks, blank.
+                case .noDigit: images.append(contentsOf: [UInt8](repeating: 0, count: channels * height * width))
+                }
                 labels.append(UInt8(label))
             }
         }
-        guard !labels.isEmpty else { throw DataError(file: directory, "holds no .png images in its class folders") }
+        guard !labels.isEmpty else { throw DataError(file: directory, "holds no .png or .jpg images in its class folders") }
         return Dataset(images: images, labels: labels, sampleShape: imageShape, classNames: order)
     }
 
+    /// The image files `path` names: itself if it is a file, or every `.png`, `.jpg` and
+    /// `.jpeg` file in the folder and its sub-folders, in sorted path order.
+    public static func imageFiles(under path: String) throws(DataError) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return [path] }
+        guard let enumerator = FileManager.default.enumerator(atPath: path) else {
+            throw DataError(file: path, "cannot list the folder")
+        }
+        var files: [String] = []
+        while let entry = enumerator.nextObject() as? String {
+            let name = (entry as NSString).lastPathComponent
+            if ImageFile.hasImageExtension(name) && !entry.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
+                files.append(path.hasSuffix("/") ? path + entry : "\(path)/\(entry)")
+            }
+        }
+        guard !files.isEmpty else { throw DataError(file: path, "holds no .png, .jpg or .jpeg files") }
+        return files.sorted()
+    }
+
     /// Writes `dataset` as `<directory>/<class>/<index>.png` (index zero-padded, in
-    /// dataset order), creating the folders. Class names become folder names, with `/`
-    /// replaced by `-`. Returns the number of files written.
+    /// dataset order; grey or RGB PNGs), creating the folders. Class names become folder
+    /// names, with `/` replaced by `-`. Returns the number of files written.
     @discardableResult
     public static func write(_ dataset: Dataset, to directory: String) throws(DataError) -> Int {
-        guard dataset.sampleShape.count == 3, dataset.sampleShape[0] == 1 else {
-            throw DataError(file: directory, "only grey images (1 channel) can be written as PNG, found \(dataset.sampleShape.shapeDescription)")
+        guard dataset.sampleShape.count == 3, dataset.sampleShape[0] == 1 || dataset.sampleShape[0] == 3 else {
+            throw DataError(file: directory, "only grey or RGB images can be written as PNG, found \(dataset.sampleShape.shapeDescription)")
         }
-        let (height, width) = (dataset.sampleShape[1], dataset.sampleShape[2])
+        let (channels, height, width) = (dataset.sampleShape[0], dataset.sampleShape[1], dataset.sampleShape[2])
         let names = dataset.classNames.map(folderName)
         for name in names {
             do {
@@ -67,7 +93,7 @@ public enum ImageFolder {
             let number = String(index)
             let path = "\(directory)/\(names[Int(dataset.labels[index])])/\(String(repeating: "0", count: digits - number.count))\(number).png"
             do {
-                try PNG.write(GrayImage(width: width, height: height, pixels: pixels), to: path)
+                try PNG.write(Image(channels: channels, height: height, width: width, pixels: pixels), to: path)
             } catch {
                 throw DataError(file: error.file, error.message)
             }
@@ -96,11 +122,9 @@ public enum ImageFolder {
         }.sorted()
     }
 
-    private static func pngFiles(in folder: String) throws(DataError) -> [String] {
+    private static func imageFileNames(in folder: String) throws(DataError) -> [String] {
         do {
-            return try FileManager.default.contentsOfDirectory(atPath: folder)
-                .filter { $0.lowercased().hasSuffix(".png") && !$0.hasPrefix(".") }
-                .sorted()
+            return try FileManager.default.contentsOfDirectory(atPath: folder).filter(ImageFile.hasImageExtension).sorted()
         } catch {
             throw DataError(file: folder, "cannot list the folder: \(error.localizedDescription)")
         }

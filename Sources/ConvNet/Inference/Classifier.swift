@@ -7,14 +7,16 @@ public struct Prediction: Equatable, Sendable {
 }
 
 /// A trained model ready to classify images: built from a checkpoint alone (architecture,
-/// weights, class names and input normalisation all come from it).
+/// weights, class names, input normalisation and input preparation all come from it).
 public final class Classifier {
     /// The network, in inference mode.
     public let model: Sequential
     /// Class names by output index.
     public let classNames: [String]
-    /// Input height H and width W (the model's input is `[1, H, W]`).
-    public let height: Int, width: Int
+    /// The model's input channels C (1 or 3), height H and width W.
+    public let channels: Int, height: Int, width: Int
+    /// How the checkpoint says images are prepared for this model.
+    public let preparation: InputPreparation
     private let loader: BatchLoader
     /// Class probabilities of the last batch `[B, K]`.
     private let probabilities = Tensor(shape: [0])
@@ -23,12 +25,13 @@ public final class Classifier {
 
     /// A classifier for the model in `checkpoint`.
     public init(checkpoint: Checkpoint, file: String) throws(CheckpointError) {
-        guard checkpoint.model.input.count == 3, checkpoint.model.input[0] == 1 else {
-            throw CheckpointError(file: file, "the model takes \(checkpoint.model.input.shapeDescription) inputs; only grey (1-channel) models classify PNG images")
+        guard checkpoint.model.input.count == 3, [1, 3].contains(checkpoint.model.input[0]) else {
+            throw CheckpointError(file: file, "the model takes \(checkpoint.model.input.shapeDescription) inputs; images have 1 or 3 channels")
         }
         do { model = try checkpoint.makeModel() } catch { throw CheckpointError(file: file, error.message) }
         classNames = checkpoint.classNames
-        (height, width) = (checkpoint.model.input[1], checkpoint.model.input[2])
+        (channels, height, width) = (checkpoint.model.input[0], checkpoint.model.input[1], checkpoint.model.input[2])
+        preparation = checkpoint.preparation
         loader = BatchLoader(normalization: checkpoint.normalization)
     }
 
@@ -37,24 +40,28 @@ public final class Classifier {
         try Classifier(checkpoint: Checkpoint.read(contentsOf: path), file: path)
     }
 
-    /// The H×W image the network sees for `image`: MNIST-style digit preparation
-    /// (`DigitPreprocessor`), or with `preprocess` false only a resize to H×W if needed.
-    public func prepare(_ image: GrayImage, preprocess: Bool = true) -> GrayImage {
-        if preprocess { return DigitPreprocessor(height: height, width: width).prepare(image) }
-        if image.width == width && image.height == height { return image }
-        return DigitPreprocessor.resize(image, toHeight: height, width: width)
+    /// The shortest side worth decoding a photo at for `preparation` (a JPEG decoder may skip
+    /// finer detail): a digit is found in a whole page, so 16 times the input's side; a resize
+    /// only needs twice the input's side for clean area averaging.
+    public func decodingMinimumSide(for preparation: InputPreparation? = nil) -> Int {
+        ((preparation ?? self.preparation).method == .digit ? 16 : 2) * max(height, width)
     }
 
-    /// The `top` most probable classes of each prepared H×W image, most probable first.
+    /// `image` prepared as this model's input `[C, H, W]` by `preparation` (default: the checkpoint's).
+    public func prepare(_ image: Image, using preparation: InputPreparation? = nil) -> InputPreparation.Outcome {
+        (preparation ?? self.preparation).prepare(image, channels: channels, height: height, width: width)
+    }
+
+    /// The `top` most probable classes of each prepared `[C, H, W]` image, most probable first.
     /// Images go through the network in batches of `batchSize`.
-    public func classify(_ images: [GrayImage], top: Int = 1) -> [[Prediction]] {
-        precondition(images.allSatisfy { $0.width == width && $0.height == height }, "images must be prepared to \(width)×\(height)")
+    public func classify(_ images: [Image], top: Int = 1) -> [[Prediction]] {
+        precondition(images.allSatisfy { $0.shape == [channels, height, width] }, "images must be prepared to \([channels, height, width])")
         var results: [[Prediction]] = []
         var start = 0
         while start < images.count {
             let end = min(start + batchSize, images.count)
             let batch = Dataset(images: images[start..<end].flatMap(\.pixels), labels: [UInt8](repeating: 0, count: end - start),
-                                sampleShape: [1, height, width], classNames: classNames)
+                                sampleShape: [channels, height, width], classNames: classNames)
             loader.load(batch, range: 0..<batch.count)
             SoftmaxCrossEntropy.softmax(model.forward(loader.images, phase: .inference), into: self.probabilities)
             let classes = classNames.count

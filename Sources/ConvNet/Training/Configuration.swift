@@ -158,13 +158,21 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
     public var trainLimit: Int?
     /// Use only the first `testLimit` test images.
     public var testLimit: Int?
-    /// Optional normalisation applied after scaling pixels to [0, 1].
-    public var normalize: Normalization?
+    /// Optional normalisation applied after scaling pixels to [0, 1]: values, or `"auto"`.
+    public var normalize: NormalizationSetting?
+    /// How images become model inputs, in data loading and in `infer` (default `"resize"`).
+    public var preprocessing: InputPreparation?
 
-    private enum Keys: String, CodingKey { case format, train, test, root, classes, validation, trainLimit, testLimit, normalize }
+    /// The preparation in effect: `preprocessing`, or a plain resize.
+    public var preparation: InputPreparation { preprocessing ?? .resize }
+
+    private enum Keys: String, CodingKey {
+        case format, train, test, root, classes, validation, trainLimit, testLimit, normalize, preprocessing
+    }
 
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(allowed: ["format", "train", "test", "root", "classes", "validation", "trainLimit", "testLimit", "normalize"])
+        try decoder.rejectUnknownKeys(allowed: ["format", "train", "test", "root", "classes", "validation", "trainLimit",
+                                                "testLimit", "normalize", "preprocessing"])
         let container = try decoder.container(keyedBy: Keys.self)
         let formatName = try container.decode(String.self, forKey: .format)
         guard let format = Format(rawValue: formatName) else {
@@ -179,7 +187,8 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
         validation = try container.decode(.validation, default: 0, mustBe: ">= 0") { (count: Int) in count >= 0 }
         trainLimit = try container.decodeIfPresent(Int.self, forKey: .trainLimit)
         testLimit = try container.decodeIfPresent(Int.self, forKey: .testLimit)
-        normalize = try container.decodeIfPresent(Normalization.self, forKey: .normalize)
+        normalize = try container.decodeIfPresent(NormalizationSetting.self, forKey: .normalize)
+        preprocessing = try container.decodeIfPresent(InputPreparation.self, forKey: .preprocessing)
         for (key, limit) in [(Keys.trainLimit, trainLimit), (.testLimit, testLimit)] {
             if let limit, limit <= 0 {
                 throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "must be > 0, found \(limit)")

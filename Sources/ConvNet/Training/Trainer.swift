@@ -135,7 +135,11 @@ public final class Trainer {
                 "the model ends with \(model.outputCount) outputs but the data has \(data.classNames.count) classes; make the last dense layer's units \(data.classNames.count)"))
         }
         optimizer = training.optimizer.makeOptimizer(for: model.arena)
-        normalization = configuration.data.normalize ?? .none
+        if let stored = resume?.checkpoint.normalization {
+            normalization = stored  // what the run so far used, even if the data changed
+        } else {
+            normalization = try data.normalization(for: configuration, configurationFile: configurationFile)
+        }
         loader = BatchLoader(normalization: normalization)
         evaluator = Evaluator(normalization: normalization, batchSize: max(training.batchSize, 256))
         if let (checkpoint, path) = resume { try restore(checkpoint, path: path) }
@@ -277,7 +281,7 @@ public final class Trainer {
 
     private func trainingCheckpoint() -> Checkpoint {
         Checkpoint(model: model, classNames: data.classNames, normalization: normalization,
-                   configuration: configuration.jsonString(), epoch: epoch, step: step,
+                   preparation: configuration.data.preparation, configuration: configuration.jsonString(), epoch: epoch, step: step,
                    optimizer: (configuration.training.optimizer, optimizer),
                    trainingState: .init(epochLossSum: lossSum, epochCorrect: correct, epochSeen: seen,
                                         epochSeconds: epochSeconds, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch))
@@ -298,7 +302,8 @@ public final class Trainer {
         do throws(CheckpointError) {
             try state.write(to: path("last.safetensors"))
             try Checkpoint(model: model, classNames: data.classNames, normalization: normalization,
-                           configuration: configuration.jsonString(), epoch: epoch).write(to: path("model.safetensors"))
+                           preparation: configuration.data.preparation, configuration: configuration.jsonString(),
+                           epoch: epoch).write(to: path("model.safetensors"))
             if settings.keep > 0 && epoch % settings.every == 0 {
                 try state.write(to: path(Trainer.epochFileName(epoch)))
                 let old = epoch - settings.every * settings.keep

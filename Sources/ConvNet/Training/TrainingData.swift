@@ -6,12 +6,32 @@ public struct TrainingData: Sendable {
     public var validation: Dataset?
     /// The test set.
     public var test: Dataset
+    /// The input normalisation, resolved: the config's values, or measured on `train` for
+    /// `"auto"`; nil when the config has none (then the trainer uses the config's, or none).
+    public var normalization: Normalization?
     /// Class names by label.
     public var classNames: [String] { test.classNames }
 
     /// Training, validation and test sets from their parts.
-    public init(train: Dataset, validation: Dataset?, test: Dataset) {
-        self.train = train; self.validation = validation; self.test = test
+    public init(train: Dataset, validation: Dataset?, test: Dataset, normalization: Normalization? = nil) {
+        self.train = train; self.validation = validation; self.test = test; self.normalization = normalization
+    }
+
+    /// The normalisation `configuration` asks for on this data: its values, measured on the
+    /// training images for `"auto"`, or none. Checked against the images' channels.
+    public func normalization(for configuration: Configuration, configurationFile: String) throws(TrainingError) -> Normalization {
+        if let normalization { return normalization }
+        switch configuration.data.normalize {
+        case nil: return .none
+        case .automatic: return .measured(on: train)
+        case .fixed(let normalization):
+            let channels = train.sampleShape[0]
+            guard normalization.channels == 1 || normalization.channels == channels else {
+                throw .configuration(ConfigError(file: configurationFile,
+                    "data.normalize has \(normalization.channels) values per key but the images have \(channels) channels; give 1 or \(channels)"))
+            }
+            return normalization
+        }
     }
 
     /// Loads the data a config names and checks it fits the model's input shape;
@@ -32,8 +52,10 @@ public struct TrainingData: Sendable {
                 let root = data.root!
                 trainSource = "\(root)/train"
                 testSource = "\(root)/test"
-                train = try ImageFolder.load("\(root)/train", classNames: data.classes, imageShape: configuration.model.input)
-                test = try ImageFolder.load("\(root)/test", classNames: train.classNames, imageShape: configuration.model.input)
+                train = try ImageFolder.load("\(root)/train", classNames: data.classes, imageShape: configuration.model.input,
+                                             preparation: data.preparation)
+                test = try ImageFolder.load("\(root)/test", classNames: train.classNames, imageShape: configuration.model.input,
+                                            preparation: data.preparation)
             }
         } catch {
             throw .data(error)
@@ -53,6 +75,8 @@ public struct TrainingData: Sendable {
             validation = train.slice((train.count - data.validation)..<train.count)
             train = train.slice(0..<(train.count - data.validation))
         }
-        return TrainingData(train: train, validation: validation, test: test)
+        var loaded = TrainingData(train: train, validation: validation, test: test)
+        loaded.normalization = try loaded.normalization(for: configuration, configurationFile: configurationFile)
+        return loaded
     }
 }

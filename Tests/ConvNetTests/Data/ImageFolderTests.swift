@@ -58,7 +58,7 @@ final class ImageFolderTests: XCTestCase {
         }
         assertThrows("\(root)/missing: no such folder") { try ImageFolder.load(root + "/missing", classNames: nil, imageShape: [1, 28, 28]) }
         writeBytes(Array("not a png".utf8), to: "\(root)/dog/b.png")
-        assertThrows("\(root)/dog/b.png: not a PNG file (it starts with text)") {
+        assertThrows("\(root)/dog/b.png: not a PNG or JPEG file (it starts with text)") {
             try ImageFolder.load(root, classNames: nil, imageShape: [1, 28, 28])
         }
     }

@@ -55,9 +55,9 @@ final class InferTests: XCTestCase {
         let classifier = try Classifier.load(contentsOf: Self.checkpointPath)
         let indices = Array(0..<500)
         let originals = indices.map(sample)
-        let redrawnImages = indices.map { classifier.prepare(redrawn(sample($0), factor: 3, bilinear: true, top: 20 + $0 % 90, left: 10 + $0 % 200)) }
+        let redrawnImages = indices.map { prepared(redrawn(sample($0), factor: 3, bilinear: true, top: 20 + $0 % 90, left: 10 + $0 % 200), by: classifier) }
         func accuracy(_ images: [GrayImage]) -> Double {
-            let predictions = classifier.classify(images)
+            let predictions = classifier.classify(images.map(Image.init))
             let correct = zip(predictions, indices).filter { $0[0].label == String(MNIST.test.labels[$1]) }.count
             return Double(correct) / Double(indices.count)
         }
@@ -65,8 +65,79 @@ final class InferTests: XCTestCase {
         XCTAssertGreaterThan(originalAccuracy, 0.9)
         XCTAssertGreaterThanOrEqual(redrawnAccuracy, originalAccuracy - 0.02, "original \(originalAccuracy), redrawn \(redrawnAccuracy)")
         // Resizing the whole canvas straight to 28×28, as naive tools do, fails.
-        let naive = accuracy(indices.map { classifier.prepare(redrawn(sample($0), factor: 3, bilinear: true, top: 20, left: 10), preprocess: false) })
+        let naive = accuracy(indices.map { prepared(redrawn(sample($0), factor: 3, bilinear: true, top: 20, left: 10), by: classifier, using: .resize) })
         XCTAssertLessThan(naive, 0.5)
+    }
+
+    /// `image` lit unevenly: each pixel multiplied by a light level falling linearly by
+    /// `gradient` grey levels (of 255) from left to right, and, with `shadow`, by a soft
+    /// shadow over the top-right corner that dims it to 45% with a wide, smooth edge.
+    private func lit(_ image: GrayImage, gradient: Double, shadow: Bool) -> GrayImage {
+        var output = image
+        for row in 0..<image.height {
+            for column in 0..<image.width {
+                var light = 1 - gradient / 255 * Double(column) / Double(image.width - 1)
+                if shadow {
+                    // Distance into the shadow from its edge, the line row − column = −width/3.
+                    let depth = (Double(column - row) - Double(image.width) / 3) / (Double(image.width) / 6)
+                    light *= 1 - 0.55 * min(1, max(0, depth))
+                }
+                output[row, column] = UInt8((Double(image[row, column]) * light).rounded())
+            }
+        }
+        return output
+    }
+
+    /// Uneven lighting is flattened: digits re-drawn on a page with a 100-level lighting
+    /// gradient, and with a soft shadow across a corner as well, are classified within
+    /// 3 points of the evenly lit ones, and each prepares close to its evenly lit version.
+    func testLightingGradientAndShadow() throws {
+        let classifier = try Classifier.load(contentsOf: Self.checkpointPath)
+        let indices = Array(0..<200)
+        let even = indices.map { redrawn(sample($0), factor: 4, bilinear: true, top: 30 + $0 % 40, left: 40 + $0 % 120) }
+        func accuracy(_ pages: [GrayImage]) -> Double {
+            let predictions = classifier.classify(pages.map { Image(prepared($0, by: classifier)) })
+            return Double(zip(predictions, indices).filter { $0[0].label == String(MNIST.test.labels[$1]) }.count) / Double(indices.count)
+        }
+        let evenAccuracy = accuracy(even)
+        for shadow in [false, true] {
+            let pages = even.map { lit($0, gradient: 100, shadow: shadow) }
+            XCTAssertGreaterThanOrEqual(accuracy(pages), evenAccuracy - 0.03, "shadow \(shadow)")
+            let differences = zip(pages, even).map { DigitDrawing.meanAbsoluteDifference(prepared($0, by: classifier), prepared($1, by: classifier)) }
+            XCTAssertLessThan(differences.reduce(0, +) / Double(differences.count), 6, "shadow \(shadow)")
+        }
+    }
+
+    /// No digit: a blank page (unevenly lit, with paper noise), a wide band of ink and a filled
+    /// disc give `.none` with the reason; a thin 1 that fills its box is still a digit.
+    func testNoDigitFound() {
+        let preprocessor = DigitPreprocessor()
+        var random = SeededRandom(seed: 4)
+        var page = GrayImage(width: 300, height: 200, fill: 0)
+        for i in 0..<page.pixels.count { page.pixels[i] = UInt8(235 + random.nextIndex(below: 9)) }
+        for page in [page, lit(page, gradient: 100, shadow: true), GrayImage(width: 28, height: 28, fill: 0)] {
+            guard case .none(let reason) = preprocessor.prepareDigit(page) else { return XCTFail("a blank page is no digit") }
+            XCTAssertTrue(reason.contains("blank"), reason)
+        }
+        var band = GrayImage(width: 300, height: 200, fill: 255)
+        DigitDrawing.bar(&band, top: 90, left: 20, height: 14, width: 260, ink: 10)
+        guard case .none(let wide) = preprocessor.prepareDigit(band) else { return XCTFail("a band is no digit") }
+        XCTAssertTrue(wide.contains("wide"), wide)
+        var disc = GrayImage(width: 300, height: 200, fill: 255)
+        DigitDrawing.ring(&disc, row: 100, column: 150, outer: 22, inner: 0, ink: 10)  // smaller than the lighting window (a quarter of the shorter side)
+        guard case .none(let filled) = preprocessor.prepareDigit(disc) else { return XCTFail("a filled disc is no digit") }
+        XCTAssertTrue(filled.contains("filled"), filled)
+        var one = GrayImage(width: 300, height: 200, fill: 255)
+        DigitDrawing.bar(&one, top: 30, left: 140, height: 140, width: 16, ink: 10)
+        guard case .digit = preprocessor.prepareDigit(one) else { return XCTFail("a 1 is a digit") }
+    }
+
+    /// `image` prepared by `classifier` (its own preparation, or `preparation`) as a grey image; black when no digit is found.
+    private func prepared(_ image: GrayImage, by classifier: Classifier, using preparation: InputPreparation? = nil) -> GrayImage {
+        switch classifier.prepare(Image(image), using: preparation) {
+        case .prepared(let input): return input.luminance
+        case .noDigit: return GrayImage(width: 28, height: 28, fill: 0)
+        }
     }
 
     /// Writes the test's input files: two good digits and one of each kind of bad file.
@@ -86,6 +157,11 @@ final class InferTests: XCTestCase {
         add("crc.png", crc)
         add("photo.png", [0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 0x4A, 0x46, 0x49, 0x46, 0])
         add("huge.png", RawPNG.claiming(width: 100_000, height: 100_000))
+        add("blank.png", try PNG.encode(GrayImage(width: 200, height: 150, fill: 250)))
+        // A phone photo: JPEG, stored turned a quarter (EXIF orientation 6: turn it clockwise to view).
+        let upright = redrawn(sample(2), factor: 4, bilinear: true, top: 40, left: 60)  // test image 2 is a 1
+        let stored = Image(upright).oriented(8)  // turned counter-clockwise, as the sensor saw it
+        add("photo-of-one.jpg", JPEGFixtures.withOrientation(try JPEG.encode(stored, quality: 85), 6))
         try FileManager.default.createDirectory(atPath: "\(directory)/folder.png", withIntermediateDirectories: true)
         files["folder.png"] = "\(directory)/folder.png"
         files["missing.png"] = "\(directory)/missing.png"
@@ -113,30 +189,49 @@ final class InferTests: XCTestCase {
         XCTAssertEqual(errors.count, bad.count, mixed.standardError)
         let expected = [
             "empty.png": "empty file",
-            "text.png": "not a PNG file (it starts with text)",
+            "text.png": "not a PNG or JPEG file (it starts with text)",
             "truncated.png": "truncated or corrupt PNG",
             "crc.png": "truncated or corrupt PNG: IHDR: CRC error",
-            "photo.png": "not a PNG file (it starts with the JPEG signature FF D8 FF",
+            "photo.png": "truncated or corrupt JPEG",
             "huge.png": "image is 100000×100000 pixels; the limit is 16384 on a side",
-            "folder.png": "is a directory",
+            "folder.png": "holds no .png, .jpg or .jpeg files",
             "missing.png": "no such file",
         ]
         for (name, line) in zip(bad, errors) {
             XCTAssertTrue(line.hasPrefix("error: \(files[name]!): \(expected[name]!)"), line)
         }
 
-        let json = try runProduct("infer", ["--checkpoint", checkpoint, "--json", "--top", "2", files["seven.png"]!, files["text.png"]!])
+        // A blank page answers "no digit found" on its own line, and the exit status says so;
+        // a JPEG photo with an EXIF orientation is read upright.
+        let blank = try runProduct("infer", ["--checkpoint", checkpoint, files["blank.png"]!, files["photo-of-one.jpg"]!])
+        XCTAssertEqual(blank.status, 1)
+        XCTAssertEqual(blank.standardOutput.split(separator: "\n").map(String.init), [
+            "\(files["blank.png"]!): no digit found (the image is blank (no ink stands out from the page))",
+        ] + [blank.standardOutput.split(separator: "\n").map(String.init).last!])
+        XCTAssertTrue(blank.standardOutput.split(separator: "\n").last!.hasPrefix("\(files["photo-of-one.jpg"]!): 1 ("), blank.standardOutput)
+        // Folders are searched recursively, in sorted order.
+        let folder = directory + "/batch"
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: files["seven.png"]!, toPath: folder + "/sub/b.png")
+        try FileManager.default.copyItem(atPath: files["two.png"]!, toPath: folder + "/a.png")
+        writeBytes(Array("notes".utf8), to: folder + "/notes.txt")
+        let walked = try runProduct("infer", ["--checkpoint", checkpoint, folder])
+        XCTAssertEqual(walked.status, 0, walked.standardError)
+        XCTAssertEqual(walked.standardOutput.split(separator: "\n").map { $0.split(separator: ":")[0] }, ["\(folder)/a.png", "\(folder)/sub/b.png"])
+
+        let json = try runProduct("infer", ["--checkpoint", checkpoint, "--json", "--top", "2", files["seven.png"]!, files["text.png"]!, files["blank.png"]!])
         XCTAssertEqual(json.status, 1)
         let objects = try json.standardOutput.split(separator: "\n").map {
             try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
-        XCTAssertEqual(objects.count, 2)
+        XCTAssertEqual(objects.count, 3)
+        XCTAssertEqual(objects[2]["error"] as? String, "no digit found: the image is blank (no ink stands out from the page)")
         XCTAssertEqual(objects[0]["file"] as? String, files["seven.png"])
         XCTAssertEqual(objects[0]["label"] as? String, "7")
         XCTAssertGreaterThan(objects[0]["probability"] as? Double ?? 0, 0.5)
         XCTAssertEqual((objects[0]["top"] as? [[String: Any]])?.count, 2)
         XCTAssertEqual(objects[1]["file"] as? String, files["text.png"])
-        XCTAssertEqual(objects[1]["error"] as? String, "not a PNG file (it starts with text)")
+        XCTAssertEqual(objects[1]["error"] as? String, "not a PNG or JPEG file (it starts with text)")
 
         // --save-preprocessed writes the 28×28 image the network saw.
         let seen = directory + "/seen"

@@ -59,7 +59,7 @@ func mnistConfigJSON(name: String = "test-mnist", trainLimit: Int, testLimit: In
               "test": {"images": "\(MNIST.testImages)", "labels": "\(MNIST.testLabels)"},
               "classes": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
               "validation": \(validation), "trainLimit": \(trainLimit), "testLimit": \(testLimit),
-              "normalize": {"mean": 0.1307, "std": 0.3081}},
+              "normalize": {"mean": 0.1307, "std": 0.3081}, "preprocessing": "digit"},
      "model": {"input": [1, 28, 28], "layers": [\(layers)]},
      "training": {"epochs": \(epochs), "batchSize": \(batchSize), "seed": \(seed), "threads": \(threads),
                   "optimizer": {"learningRate": \(learningRate), "momentum": 0.9, "weightDecay": 0.0005},
