@@ -38,11 +38,20 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from a training checkpoint (last.safetensors or epoch-NNNN.safetensors).", valueName: "checkpoint"))
     var resume: String?
 
+    @Option(help: ArgumentHelp("Start from a trained model's weights wherever names and shapes match (fine-tuning, e.g. to new classes).", valueName: "checkpoint"))
+    var initFrom: String?
+
     @Option(help: ArgumentHelp("Only evaluate this checkpoint on the config's test set.", valueName: "checkpoint"))
     var evaluate: String?
 
     @Flag(help: "Print only the final summary.")
     var quiet = false
+
+    func validate() throws {
+        if resume != nil && initFrom != nil {
+            throw ValidationError("Give --resume (continue a run) or --init-from (start a new one from trained weights), not both.")
+        }
+    }
 
     func run() throws {
         do {
@@ -65,12 +74,20 @@ struct Train: ParsableCommand {
             try runEvaluation(checkpointPath: evaluate, settings: settings)
             return
         }
-        // Read the checkpoint before loading data, so a bad --resume fails fast.
+        // Read the checkpoints before loading data, so a bad --resume or --init-from fails fast.
         let resumed = try resume.map { (checkpoint: try Checkpoint.read(contentsOf: $0), path: $0) }
+        let initial = try initFrom.map { (checkpoint: try Checkpoint.read(contentsOf: $0), path: $0) }
         let data = try TrainingData.load(settings, configurationFile: config)
         let directory = output ?? settings.checkpointDirectory
         let trainer = try Trainer(configuration: settings, data: data, checkpointDirectory: directory,
                                   resume: resumed, configurationFile: config)
+        if let (checkpoint, path) = initial {
+            let initialization = try trainer.initialize(from: checkpoint, path: path)
+            if !quiet {
+                let fresh = initialization.fresh.map { "\($0.name) (\($0.reason))" }
+                print("Initialised \(initialization.loaded.count) tensors from \(path); \(fresh.isEmpty ? "none afresh" : "afresh: " + fresh.joined(separator: ", "))")
+            }
+        }
         let printer = ProgressPrinter(name: settings.name, quiet: quiet)
         trainer.observer = printer
         Interruption.install()
@@ -106,9 +123,13 @@ struct Train: ParsableCommand {
         let selection = last.validation == nil ? "test" : "validation"
         print("Best \(selection) accuracy \(Report.percent(result.bestAccuracy)) (epoch \(result.bestEpoch)); "
               + "final test accuracy \(Report.percent(last.test.accuracy)) after \(last.epoch) epoch\(last.epoch == 1 ? "" : "s").")
+        if result.stoppedEarly {
+            print("Stopped early: no better \(selection) accuracy in the \(last.epoch - result.bestEpoch) epochs since epoch \(result.bestEpoch).")
+        }
         print(Report.evaluation(last.test, classNames: classNames))
         let directory = result.checkpointDirectory
-        print("Checkpoints: \(directory)/model.safetensors (model, for infer), \(directory)/last.safetensors (to resume), metrics in \(directory)/metrics.csv")
+        print("Checkpoints: \(directory)/model.safetensors (last epoch, for infer), \(directory)/best.safetensors (epoch \(result.bestEpoch)), "
+              + "\(directory)/last.safetensors (to resume), metrics in \(directory)/metrics.csv")
     }
 
     /// This run's arguments with `--resume` pointing at `checkpoint`.

@@ -73,7 +73,9 @@ public struct Dataset: Sendable {
     }
 }
 
-/// Fills preallocated batches from a dataset: pixels → Float `[B, C, H, W]`, labels → `[B]`.
+/// Fills preallocated batches from a dataset: pixels → normalised Float `[B, C, H, W]`,
+/// labels → `[B]`, optionally augmenting each training image (`Augmentation`). Workers split
+/// the batch's images.
 public final class BatchLoader {
     /// The batch images `[B, C, H, W]`, reused for every batch.
     public let images = Tensor(shape: [0])
@@ -83,29 +85,45 @@ public final class BatchLoader {
     private var labelCount = 0, labelCapacity = 0
     /// The Float value of each byte 0…255, per channel: `[C][256]` (one table when the normalisation has one value).
     private let tables: [[Float]]
+    /// value = scale · byte + offset per channel, for augmented pixels between bytes.
+    private let scales: [Float], offsets: [Float]
+
+    /// The request in progress, for the worker jobs: the data set, where the images come from
+    /// (`indices`, or consecutive from `first`), and the augmentation with its seed and epoch.
+    private var dataset: Dataset?, indices: UnsafeBufferPointer<Int32>?, first = 0
+    private var augmentation: Augmentation?, seed: UInt64 = 0, epoch = 0
+    private var loadJob: (Int) -> Void = { _ in }
 
     /// A loader applying `normalization` to every pixel.
     public init(normalization: Normalization) {
         tables = normalization.lookupTables
+        scales = normalization.std.map { Float(1 / (255 * $0)) }
+        offsets = zip(normalization.mean, normalization.std).map { Float(-$0 / $1) }
         labelStorage = .allocate(capacity: 1)
+        loadJob = { [unowned(unsafe) self] worker in self.loadShare(worker) }
     }
 
     deinit { labelStorage.deallocate() }
 
-    /// Loads the images at `indices` of `dataset` (in that order) into `images` and `labels`.
-    public func load(_ dataset: Dataset, indices: UnsafeBufferPointer<Int32>) {
-        load(dataset, count: indices.count) { Int(indices[$0]) }
+    /// Loads the images at `indices` of `dataset` (in that order) into `images` and `labels`;
+    /// with an active `augmentation`, each image is changed by the draws of (`seed`, `epoch`, its index).
+    public func load(_ dataset: Dataset, indices: UnsafeBufferPointer<Int32>, augmentation: Augmentation? = nil,
+                     seed: UInt64 = 0, epoch: Int = 0) {
+        self.indices = indices
+        self.augmentation = augmentation?.isActive == true ? augmentation : nil
+        (self.seed, self.epoch) = (seed, epoch)
+        load(dataset, count: indices.count)
     }
 
-    /// Loads images `range` of `dataset`, in order.
+    /// Loads images `range` of `dataset`, in order, as they are.
     public func load(_ dataset: Dataset, range: Range<Int>) {
-        load(dataset, count: range.count) { range.lowerBound + $0 }
+        indices = nil
+        first = range.lowerBound
+        augmentation = nil
+        load(dataset, count: range.count)
     }
 
-    /// Loads `count` images, slot `s` taking image `index(s)` of `dataset`.
-    @inline(__always)
-    private func load(_ dataset: Dataset, count: Int, index: (Int) -> Int) {
-        let sampleSize = dataset.sampleSize
+    private func load(_ dataset: Dataset, count: Int) {
         let sample = dataset.sampleShape
         if sample.count == 3 { images.reshape(count, sample[0], sample[1], sample[2]) } else { images.reshape(to: [count] + sample) }
         if count > labelCapacity {
@@ -114,24 +132,38 @@ public final class BatchLoader {
             labelCapacity = count
         }
         labelCount = count
-        let labels = labelStorage
-        let destination = images.data
-        let channels = sample.count == 3 ? sample[0] : 1, plane = sampleSize / channels
+        let channels = sample.count == 3 ? sample[0] : 1
         precondition(tables.count == 1 || tables.count == channels,
                      "normalisation has \(tables.count) channels, the images \(channels)")
+        self.dataset = dataset
+        forEachWorker(loadJob)
+        self.dataset = nil
+    }
+
+    private func loadShare(_ worker: Int) {
+        guard let dataset else { return }
+        let sampleSize = dataset.sampleSize, sample = dataset.sampleShape
+        let (channels, height, width) = sample.count == 3 ? (sample[0], sample[1], sample[2]) : (1, 1, sampleSize)
+        let plane = sampleSize / channels
+        let destination = images.data, labels = labelStorage
         dataset.images.withUnsafeBufferPointer { pixels in
-            dataset.labels.withUnsafeBufferPointer { datasetLabels in
-                for slot in 0..<count {
-                    let image = index(slot)
+            for slot in partition(labelCount, worker: worker, of: Parallelism.threads) {
+                let image = indices.map { Int($0[slot]) } ?? first + slot
+                let source = pixels.baseAddress! + image * sampleSize
+                let target = destination + slot * sampleSize
+                if let augmentation {
+                    let draw = augmentation.draw(key: Augmentation.key(seed: seed, epoch: epoch, image: image), height: height, width: width)
+                    Augmentation.apply(draw, source: source, channels: channels, height: height, width: width,
+                                       tables: tables, scale: scales, offset: offsets, into: target)
+                } else {
                     for channel in 0..<channels {
-                        let source = pixels.baseAddress! + image * sampleSize + channel * plane
-                        let target = destination + slot * sampleSize + channel * plane
                         tables[tables.count == 1 ? 0 : channel].withUnsafeBufferPointer { table in
-                            for i in 0..<plane { target[i] = table[Int(source[i])] }
+                            let (from, to) = (source + channel * plane, target + channel * plane)
+                            for i in 0..<plane { to[i] = table[Int(from[i])] }
                         }
                     }
-                    labels[slot] = Int32(datasetLabels[image])
                 }
+                labels[slot] = Int32(dataset.labels[image])
             }
         }
     }

@@ -92,6 +92,19 @@ extension Sequential {
         }
     }
 
+    /// Copies each of `tensors` into the parameter or buffer of its name (which must have its
+    /// shape and dtype); the others keep their values.
+    public func loadMatching(_ tensors: [String: NamedTensor]) {
+        for layer in layers {
+            for parameter in layer.parameters {
+                if let tensor = tensors[parameter.name] { tensor.copyFloats(to: parameter.value.data) }
+            }
+            for buffer in layer.buffers {
+                if let tensor = tensors[buffer.name] { buffer.load(tensor.values) }
+            }
+        }
+    }
+
     /// Copies `tensors` into the parameters and buffers of the same names. Every entry of
     /// `stateEntries` must be present with its shape and dtype (the checkpoint reader checks).
     public func loadState(_ tensors: [String: NamedTensor]) {

@@ -234,11 +234,37 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var optimizer: OptimizerSettings
     /// The learning-rate schedule (default constant).
     public var schedule: LearningRateSchedule
+    /// Random changes to training images (default none).
+    public var augmentation: Augmentation?
+    /// Stop when the selection accuracy has not improved for `patience` epochs (default: never).
+    public var earlyStopping: EarlyStopping?
 
-    private enum Keys: String, CodingKey { case epochs, batchSize, seed, threads, optimizer, schedule }
+    /// `{"patience": N}`: stop after N epochs without a better validation (or test) accuracy.
+    public struct EarlyStopping: Codable, Equatable, Sendable {
+        /// Epochs without improvement before stopping, ≥ 1.
+        public var patience: Int
+        /// The gain in accuracy (a fraction) that counts as an improvement (default 0: any gain).
+        public var minimumImprovement: Double
+
+        /// Early stopping after `patience` epochs without a gain over `minimumImprovement`.
+        public init(patience: Int, minimumImprovement: Double = 0) { self.patience = patience; self.minimumImprovement = minimumImprovement }
+
+        private enum Keys: String, CodingKey { case patience, minimumImprovement }
+
+        public init(from decoder: Decoder) throws {
+            try decoder.rejectUnknownKeys(allowed: ["patience", "minimumImprovement"])
+            let container = try decoder.container(keyedBy: Keys.self)
+            patience = try container.decode(.patience, mustBe: "in 1...100000") { (value: Int) in value >= 1 && value <= 100_000 }
+            minimumImprovement = try container.decode(.minimumImprovement, default: 0, mustBe: "in [0, 1)") { (value: Double) in
+                value >= 0 && value < 1
+            }
+        }
+    }
+
+    private enum Keys: String, CodingKey { case epochs, batchSize, seed, threads, optimizer, schedule, augmentation, earlyStopping }
 
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(allowed: ["epochs", "batchSize", "seed", "threads", "optimizer", "schedule"])
+        try decoder.rejectUnknownKeys(allowed: ["epochs", "batchSize", "seed", "threads", "optimizer", "schedule", "augmentation", "earlyStopping"])
         let container = try decoder.container(keyedBy: Keys.self)
         epochs = try container.decode(.epochs, mustBe: "in 1...100000") { (value: Int) in value >= 1 && value <= 100_000 }
         batchSize = try container.decode(.batchSize, mustBe: "in 1...65536") { (value: Int) in value >= 1 && value <= 65_536 }
@@ -246,6 +272,8 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         threads = try container.decode(.threads, default: 2, mustBe: "in 1...256") { (value: Int) in value >= 1 && value <= 256 }
         optimizer = try container.decode(OptimizerSettings.self, forKey: .optimizer)
         schedule = try container.decodeIfPresent(LearningRateSchedule.self, forKey: .schedule) ?? .constant
+        augmentation = try container.decodeIfPresent(Augmentation.self, forKey: .augmentation)
+        earlyStopping = try container.decodeIfPresent(EarlyStopping.self, forKey: .earlyStopping)
     }
 }
 

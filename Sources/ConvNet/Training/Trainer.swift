@@ -62,6 +62,8 @@ public struct TrainingResult: Sendable {
     public var checkpointDirectory: String
     /// True when stopped by `shouldStop` before finishing; `last.safetensors` then holds the position.
     public var interrupted: Bool
+    /// True when early stopping ended the run: `patience` epochs without improvement.
+    public var stoppedEarly = false
     /// The last full-training-state checkpoint written.
     public var lastCheckpoint: String
 }
@@ -147,6 +149,41 @@ public final class Trainer {
         if resume != nil { loadEarlierMetrics() }
     }
 
+    /// What `initialize(from:path:)` did, tensor by tensor.
+    public struct Initialization: Sendable {
+        /// The state entries copied from the checkpoint.
+        public var loaded: [String]
+        /// The entries left as freshly initialised, each with the reason.
+        public var fresh: [(name: String, reason: String)]
+    }
+
+    /// Starts from a trained model: copies every tensor of `checkpoint`'s model state whose name,
+    /// shape and dtype match this model's (PyTorch's `load_state_dict(strict=False)` with shape
+    /// checks), leaving the others as initialised, e.g. a last dense layer for another number of
+    /// classes. The optimizer starts afresh. Throws when nothing matches.
+    public func initialize(from checkpoint: Checkpoint, path: String) throws(TrainingError) -> Initialization {
+        let stored = Dictionary(checkpoint.modelState.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var usable: [String: NamedTensor] = [:]
+        var result = Initialization(loaded: [], fresh: [])
+        for entry in model.stateEntries {
+            guard let tensor = stored[entry.name] else {
+                result.fresh.append((entry.name, "not in the checkpoint"))
+                continue
+            }
+            guard tensor.shape == entry.shape, tensor.values.dtype == entry.dtype else {
+                result.fresh.append((entry.name, "the checkpoint has \(tensor.shape.shapeDescription), the model needs \(entry.shape.shapeDescription)"))
+                continue
+            }
+            usable[entry.name] = tensor
+            result.loaded.append(entry.name)
+        }
+        guard !result.loaded.isEmpty else {
+            throw .checkpoint(CheckpointError(file: path, "has no tensor of this model's names and shapes to start from"))
+        }
+        model.loadMatching(usable)
+        return result
+    }
+
     private func restore(_ checkpoint: Checkpoint, path: String) throws(TrainingError) {
         guard let state = checkpoint.trainingState else {
             throw .checkpoint(CheckpointError(file: path, "holds a model only, not a training state; resume from last.safetensors or an epoch-NNNN.safetensors file"))
@@ -192,7 +229,7 @@ public final class Trainer {
             threads: training.threads, checkpointDirectory: checkpointDirectory))
         var finished: [EpochMetrics] = []
         var learningRate = training.optimizer.learningRate
-        while epoch < totalEpochs {
+        while epoch < totalEpochs && !(step == 0 && patienceRunOut) {
             let order = Trainer.permutation(count: trainCount, seed: training.seed, epoch: epoch)
             let clock = Stopwatch()
             while step < stepsPerEpoch {
@@ -200,9 +237,8 @@ public final class Trainer {
                     base: training.optimizer.learningRate, epoch: epoch, stepInEpoch: step,
                     stepsPerEpoch: stepsPerEpoch, totalEpochs: totalEpochs)
                 let start = step * batchSize, end = min(start + batchSize, trainCount)
-                let randomKey = Trainer.randomKey(seed: training.seed, epoch: epoch, step: step)
                 let (batchLoss, batchCorrect) = order.withUnsafeBufferPointer {
-                    trainStep(on: UnsafeBufferPointer(rebasing: $0[start..<end]), learningRate: learningRate, randomKey: randomKey)
+                    trainStep(on: UnsafeBufferPointer(rebasing: $0[start..<end]), learningRate: learningRate, epoch: epoch, step: step)
                 }
                 guard batchLoss.isFinite && batchLoss < Trainer.divergedLoss else {
                     throw .diverged(epoch: epoch + 1, step: step + 1, learningRate: learningRate, loss: batchLoss)
@@ -234,26 +270,40 @@ public final class Trainer {
                                        validation: validation, test: test, seconds: seconds,
                                        imagesPerSecond: Double(seen) / max(seconds, 1e-9))
             let selection = validation?.accuracy ?? test.accuracy
-            if selection > bestAccuracy || bestEpoch == 0 { (bestAccuracy, bestEpoch) = (selection, epoch + 1) }
+            let minimumGain = training.earlyStopping?.minimumImprovement ?? 0
+            let improved = bestEpoch == 0 || selection > bestAccuracy + minimumGain
+            if improved { (bestAccuracy, bestEpoch) = (selection, epoch + 1) }
             epoch += 1
             step = 0
             (lossSum, correct, seen, epochSeconds) = (0, 0, 0, 0)
-            try saveEpoch(metrics)
+            try saveEpoch(metrics, best: improved)
             finished.append(metrics)
             observer?.epochDidFinish(metrics)
+            if patienceRunOut { break }
             if epoch < totalEpochs && shouldStop() { break }
         }
-        return TrainingResult(epochs: finished, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
-                              checkpointDirectory: checkpointDirectory, interrupted: epoch < totalEpochs,
-                              lastCheckpoint: path("last.safetensors"))
+        var result = TrainingResult(epochs: finished, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
+                                    checkpointDirectory: checkpointDirectory, interrupted: epoch < totalEpochs && !patienceRunOut,
+                                    lastCheckpoint: path("last.safetensors"))
+        result.stoppedEarly = epoch < totalEpochs && patienceRunOut
+        return result
     }
 
-    /// One optimizer step on the training images at `indices`: forward, loss, zero gradients,
-    /// backward, update. `randomKey` seeds the step's random draws (dropout masks). Returns the
-    /// batch's mean loss and how many it classified correctly. (If the loss is not finite the
-    /// update has still been applied; `run` stops there.)
-    public func trainStep(on indices: UnsafeBufferPointer<Int32>, learningRate: Double, randomKey: UInt64 = 0) -> (loss: Float, correct: Int) {
-        loader.load(data.train, indices: indices)
+    /// Whether early stopping applies now: `patience` epochs have passed since the best one.
+    private var patienceRunOut: Bool {
+        guard let patience = configuration.training.earlyStopping?.patience, bestEpoch > 0 else { return false }
+        return epoch - bestEpoch >= patience
+    }
+
+    /// One optimizer step on the training images at `indices`: load (and augment) them, forward,
+    /// loss, zero gradients, backward, update. Random draws (augmentation, dropout masks) are
+    /// functions of the seed, `epoch` and `step`. Returns the batch's mean loss and how many it
+    /// classified correctly. (If the loss is not finite the update has still been applied; `run`
+    /// stops there.)
+    public func trainStep(on indices: UnsafeBufferPointer<Int32>, learningRate: Double, epoch: Int = 0, step: Int = 0) -> (loss: Float, correct: Int) {
+        let training = configuration.training
+        loader.load(data.train, indices: indices, augmentation: training.augmentation, seed: training.seed, epoch: epoch)
+        let randomKey = Trainer.randomKey(seed: training.seed, epoch: epoch, step: step)
         let logits = model.forward(loader.images, context: ForwardContext(phase: .training, randomKey: randomKey))
         let batchLoss = loss.forward(logits: logits, labels: loader.labels)
         model.zeroGradients()
@@ -294,16 +344,18 @@ public final class Trainer {
         return path("last.safetensors")
     }
 
-    /// After an epoch: `last.safetensors`, `model.safetensors`, every `checkpoint.every`
-    /// epochs `epoch-NNNN.safetensors` (keeping `checkpoint.keep`), and `metrics.csv`.
-    private func saveEpoch(_ metrics: EpochMetrics) throws(TrainingError) {
+    /// After an epoch: `last.safetensors`, `model.safetensors`, `best.safetensors` when the epoch
+    /// is the best so far (`best`), every `checkpoint.every` epochs `epoch-NNNN.safetensors`
+    /// (keeping `checkpoint.keep`), and `metrics.csv`.
+    private func saveEpoch(_ metrics: EpochMetrics, best: Bool) throws(TrainingError) {
         let state = trainingCheckpoint()
         let settings = configuration.checkpoint
         do throws(CheckpointError) {
             try state.write(to: path("last.safetensors"))
-            try Checkpoint(model: model, classNames: data.classNames, normalization: normalization,
-                           preparation: configuration.data.preparation, configuration: configuration.jsonString(),
-                           epoch: epoch).write(to: path("model.safetensors"))
+            let model = Checkpoint(model: self.model, classNames: data.classNames, normalization: normalization,
+                                   preparation: configuration.data.preparation, configuration: configuration.jsonString(), epoch: epoch)
+            try model.write(to: path("model.safetensors"))
+            if best { try model.write(to: path("best.safetensors")) }
             if settings.keep > 0 && epoch % settings.every == 0 {
                 try state.write(to: path(Trainer.epochFileName(epoch)))
                 let old = epoch - settings.every * settings.keep

@@ -197,6 +197,60 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(trainer.model.stateDictionary, reference.modelState)
     }
 
+    /// `best.safetensors` holds the best epoch's model; early stopping ends the run `patience`
+    /// epochs after it, and resuming such a run has nothing left to do.
+    func testBestCheckpointAndEarlyStopping() throws {
+        var configuration = try mnistConfiguration(trainLimit: 640, testLimit: 200, epochs: 5, layers: tinyLayers)
+        // Nothing can gain half the accuracy again: epoch 1 stays the best.
+        configuration.training.earlyStopping = .init(patience: 2, minimumImprovement: 0.5)
+        let directory = temporaryDirectory(self)
+        let data = try Self.data(configuration)
+        let result = try Trainer(configuration: configuration, data: data, checkpointDirectory: directory).run()
+        XCTAssertTrue(result.stoppedEarly)
+        XCTAssertFalse(result.interrupted)
+        XCTAssertEqual(result.epochs.map(\.epoch), [1, 2, 3])
+        XCTAssertEqual(result.bestEpoch, 1)
+        let best = try Checkpoint.read(contentsOf: directory + "/best.safetensors")
+        XCTAssertEqual(best.epoch, 1)
+        XCTAssertNil(best.trainingState)
+        XCTAssertEqual(best.modelState, try Checkpoint.read(contentsOf: directory + "/epoch-0001.safetensors").modelState)
+        XCTAssertNotEqual(best.modelState, try Checkpoint.read(contentsOf: directory + "/model.safetensors").modelState)
+        let last = try Checkpoint.read(contentsOf: directory + "/last.safetensors")
+        let again = try Trainer(configuration: configuration, data: data, checkpointDirectory: directory, resume: (last, directory + "/last.safetensors")).run()
+        XCTAssertEqual(again.epochs.count, 0)
+        XCTAssertTrue(again.stoppedEarly)
+    }
+
+    /// `initialize(from:)` takes every tensor whose name and shape match and leaves the last
+    /// layer of a model for five classes afresh.
+    func testInitializeFromATrainedModel() throws {
+        let ten = try mnistConfiguration(trainLimit: 640, testLimit: 100, epochs: 1, layers: tinyLayers)
+        let directory = temporaryDirectory(self)
+        _ = try Trainer(configuration: ten, data: Self.data(ten), checkpointDirectory: directory).run()
+        let trained = try Checkpoint.read(contentsOf: directory + "/model.safetensors")
+
+        var five = ten
+        five.model.layers[4] = .dense(units: 5)
+        func firstFive(_ dataset: Dataset) -> Dataset {
+            let kept = (0..<dataset.count).filter { dataset.labels[$0] < 5 }
+            return Dataset(images: kept.flatMap { dataset.images[($0 * 784)..<(($0 + 1) * 784)] }, labels: kept.map { dataset.labels[$0] },
+                           sampleShape: dataset.sampleShape, classNames: Array(dataset.classNames.prefix(5)))
+        }
+        let data = TrainingData(train: firstFive(MNIST.train.slice(0..<640)), validation: nil, test: firstFive(MNIST.test.slice(0..<100)))
+        let trainer = try Trainer(configuration: five, data: data, checkpointDirectory: temporaryDirectory(self))
+        let initialization = try trainer.initialize(from: trained, path: "trained.safetensors")
+        XCTAssertEqual(initialization.loaded, ["0.weight", "0.bias"])
+        XCTAssertEqual(initialization.fresh.map(\.name), ["4.weight", "4.bias"])
+        XCTAssertEqual(initialization.fresh[0].reason, "the checkpoint has 10×576, the model needs 5×576")
+        let state = Dictionary(uniqueKeysWithValues: trainer.model.stateDictionary.map { ($0.name, $0) })
+        XCTAssertEqual(state["0.weight"], trained.modelState.first { $0.name == "0.weight" })
+        // A checkpoint of an unrelated model has nothing to give.
+        let other = try Sequential(ModelDescription(input: [1, 28, 28], layers: [.flatten, .dense(units: 5)]), seed: 1)
+        assertThrows("other.safetensors: has no tensor of this model's names and shapes to start from") {
+            try trainer.initialize(from: Checkpoint(model: other, classNames: (0..<5).map(String.init), normalization: .none), path: "other.safetensors")
+        }
+    }
+
     /// A batch-norm model trained with Adam (and one with AdamW) resumes exactly: straight
     /// 2 epochs equal stopped after 5 steps of the first epoch and resumed: the same state
     /// dictionary (running statistics included), optimizer state and metrics.csv.
@@ -209,9 +263,10 @@ final class TrainerTests: XCTestCase {
         for optimizer in [#"{"type": "adam", "learningRate": 0.002}"#, #"{"type": "adamw", "learningRate": 0.002, "weightDecay": 0.05}"#] {
             var json = mnistConfigJSON(trainLimit: 700, testLimit: 200, epochs: 2, validation: 100, layers: layers)
             json = json.replacingOccurrences(of: #""optimizer": {"learningRate": 0.01, "momentum": 0.9, "weightDecay": 0.0005}"#,
-                                             with: #""optimizer": "# + optimizer)
+                                             with: #""augmentation": {"crop": {"padding": 2}, "affine": {"rotation": 10, "scale": [0.9, 1.1]}, "erasing": {"probability": 0.3}}, "optimizer": "# + optimizer)
             let configuration = try Configuration.parse(Data(json.utf8), file: "test.json")
             XCTAssertNotEqual(configuration.training.optimizer.typeName, "sgd")
+            XCTAssertEqual(configuration.training.augmentation?.isActive, true)
             let data = try Self.data(configuration)
 
             let straightDirectory = temporaryDirectory(self)
