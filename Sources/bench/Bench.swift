@@ -61,6 +61,12 @@ struct Bench: ParsableCommand {
                 table.add("  achieved GFLOP/s (conv + dense MACs × 2)", value: String(format: "%.1f", result.gigaflops), share: result.gigaflops / ceiling)
                 table.add("  heap allocations per step after warm-up", value: String(format: "%.2f", result.allocationsPerStep), share: nil)
                 for line in result.layerShares { table.add("  " + line.name, value: String(format: "%.1f%% of step", line.share * 100), share: nil) }
+                let batch = settings.training.batchSize
+                let step = Double(batch) / result.imagesPerSecond
+                let loading = Measurements.augmentation(data, batch: batch, repetitions: quick ? 2 : 5)
+                table.add("  loading a batch as it is", value: String(format: "%.3f ms, %.1f%% of a step", loading.plain * 1e3, loading.plain / step * 100), share: nil)
+                table.add("  loading a batch with augmentation", value: String(format: "%.3f ms, %.1f%% of a step (+%.1f%%)", loading.augmented * 1e3,
+                                                                                   loading.augmented / step * 100, (loading.augmented - loading.plain) / step * 100), share: nil)
             }
             if want("infer") {
                 let result = try Measurements.inference(settings, data: data, batches: quick ? 10 : 40)

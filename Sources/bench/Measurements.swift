@@ -67,6 +67,32 @@ enum Measurements {
                               allocationsPerStep: Double(allocations) / Double(steps), layerShares: shares)
     }
 
+    /// Seconds to load (normalise) one batch of `batch` training images as they are, and with
+    /// the augmentation a digit config uses (crop with padding 2, rotation ±10°, scale 0.9–1.1,
+    /// shift ±10%, erasing half the images): best of `repetitions` × 50 batches, on the workers.
+    static func augmentation(_ data: TrainingData, batch: Int, repetitions: Int) -> (plain: Double, augmented: Double) {
+        let augmentation = Augmentation(crop: .init(padding: 2), affine: .init(rotation: 10, translation: 0.1, scale: [0.9, 1.1]),
+                                        erasing: .init(probability: 0.5, area: [0.02, 0.2], aspect: [0.3, 3.3]))
+        let loader = BatchLoader(normalization: data.normalization ?? .none)
+        let order = Trainer.permutation(count: data.train.count, seed: 1, epoch: 0)
+        func seconds(_ augmented: Bool) -> Double {
+            var best = Double.infinity
+            for repetition in 0..<repetitions {
+                best = min(best, time {
+                    order.withUnsafeBufferPointer { order in
+                        for step in 0..<50 {
+                            let start = (step * batch) % max(1, data.train.count - batch)
+                            loader.load(data.train, indices: UnsafeBufferPointer(rebasing: order[start..<(start + batch)]),
+                                        augmentation: augmented ? augmentation : nil, seed: 1, epoch: repetition)
+                        }
+                    }
+                } / 50)
+            }
+            return best
+        }
+        return (seconds(false), seconds(true))
+    }
+
     struct InferenceResult {
         var imagesPerSecond: Double
         var singleImageMilliseconds: Double

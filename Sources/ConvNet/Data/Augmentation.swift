@@ -39,6 +39,8 @@ public struct Augmentation: Codable, Equatable, Sendable {
     public struct Crop: Codable, Equatable, Sendable {
         /// Pixels of padding, the largest shift.
         public var padding: Int
+        /// A crop with `padding`.
+        public init(padding: Int) { self.padding = padding }
     }
 
     /// `{"rotation": degrees, "translation": fraction, "scale": [low, high]}`.
@@ -49,6 +51,10 @@ public struct Augmentation: Codable, Equatable, Sendable {
         public var translation: Double
         /// The range of the scale factor.
         public var scale: [Double]
+        /// An affine part from its ranges.
+        public init(rotation: Double, translation: Double, scale: [Double]) {
+            self.rotation = rotation; self.translation = translation; self.scale = scale
+        }
     }
 
     /// `{"probability": p, "area": [low, high], "aspect": [low, high]}`.
@@ -59,6 +65,10 @@ public struct Augmentation: Codable, Equatable, Sendable {
         public var area: [Double]
         /// The range of the rectangle's height / width.
         public var aspect: [Double]
+        /// Erasing from its settings.
+        public init(probability: Double, area: [Double], aspect: [Double]) {
+            self.probability = probability; self.area = area; self.aspect = aspect
+        }
     }
 
     /// The augmentation from its parts.

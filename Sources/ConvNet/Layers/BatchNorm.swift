@@ -35,8 +35,9 @@ public final class BatchNorm: Layer {
     /// Training steps taken, I64 `[]`.
     public let batchesTracked: Buffer
 
-    /// x̂ `[N, C, S]` (S = H·W, or 1 after a dense layer) of the last forward pass.
-    private let normalized = Tensor(shape: [0])
+    /// μ per channel `[C]` of the last forward pass (the running mean at inference): x̂ is
+    /// recomputed from the input in backward rather than stored.
+    private let channelMean = Tensor(shape: [0])
     /// 1 / √(σ² + ε) `[C]` of the last forward pass (of the running variance at inference).
     private let inverseDeviation = Tensor(shape: [0])
     /// Output and input gradient, the input's shape.
@@ -75,7 +76,7 @@ public final class BatchNorm: Layer {
         phase = context.phase
         output.reshape(to: input.shape)
         inverseDeviation.reshape(1, channels)
-        if phase == .training { normalized.reshape(to: input.shape) }
+        channelMean.reshape(1, channels)
         forEachWorker(forwardJob)
         if phase == .training, case .int64(let count) = batchesTracked.storage { count.values[0] += 1 }
         return output
@@ -93,43 +94,44 @@ public final class BatchNorm: Layer {
     /// The values per channel per image, S (H·W, or 1).
     private var spatial: Int { output.count / max(1, output.shape[0] * channels) }
 
+    /// Sums per plane (S values) are Float with 16 partial sums; the per-channel totals over
+    /// the N planes are Double.
     private func forwardShare(_ worker: Int) {
         guard let input, case .float32(let mean) = runningMean.storage, case .float32(let variance) = runningVariance.storage else { return }
         let (batch, spatial) = (input.shape[0], self.spatial)
         let count = Double(batch * spatial)
-        let (x, y, xHat, gamma, beta) = (input.data, output.data, normalized.data, weight.value.data, bias.value.data)
+        let (x, y, gamma, beta) = (input.data, output.data, weight.value.data, bias.value.data)
         for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            let planes = (0..<batch).lazy.map { x + ($0 * self.channels + channel) * spatial }
             let channelMean: Float, inverse: Float
             if phase == .training {
                 var total = 0.0
-                for plane in planes { for s in 0..<spatial { total += Double(plane[s]) } }
-                let average = total / count
+                for n in 0..<batch { total += Double(sum(x + (n * channels + channel) * spatial, count: spatial)) }
+                let average = Float(total / count)
                 var squares = 0.0
-                for plane in planes { for s in 0..<spatial { let d = Double(plane[s]) - average; squares += d * d } }
+                for n in 0..<batch { squares += Double(sumOfSquares(x + (n * channels + channel) * spatial, around: average, count: spatial)) }
                 let batchVariance = squares / count
-                channelMean = Float(average)
+                channelMean = average
                 inverse = Float(1 / (batchVariance + Double(epsilon)).squareRoot())
                 let unbiased = batchVariance * count / max(count - 1, 1)
-                mean.data[channel] = (1 - momentum) * mean.data[channel] + momentum * Float(average)
+                mean.data[channel] = (1 - momentum) * mean.data[channel] + momentum * average
                 variance.data[channel] = (1 - momentum) * variance.data[channel] + momentum * Float(unbiased)
             } else {
                 channelMean = mean.data[channel]
                 inverse = 1 / (variance.data[channel] + epsilon).squareRoot()
             }
+            self.channelMean.data[channel] = channelMean
             inverseDeviation.data[channel] = inverse
-            let (scale, shift) = (gamma[channel], beta[channel])
+            // y = γ·(x − μ)·inverse + β = scale·x + shift
+            let scale = gamma[channel] * inverse, shift = beta[channel] - channelMean * scale
             for n in 0..<batch {
-                let offset = (n * channels + channel) * spatial
-                for s in 0..<spatial {
-                    let normal = (x[offset + s] - channelMean) * inverse
-                    if phase == .training { xHat[offset + s] = normal }
-                    y[offset + s] = scale * normal + shift
-                }
+                let (source, target) = (x + (n * channels + channel) * spatial, y + (n * channels + channel) * spatial)
+                for s in 0..<spatial { target[s] = scale * source[s] + shift }
             }
         }
     }
 
+    /// With x̂ = (x − μ)·inverse: dβ += Σ dy, dγ += Σ dy·x̂ = inverse·(Σ dy·x − μ·Σ dy), and in
+    /// training dx = γ·inverse·(dy − mean(dy) − x̂·mean(dy·x̂)), linear in dy and x.
     private func backwardShare(_ worker: Int) {
         guard let input, let outputGradient else { return }
         let (batch, spatial) = (input.shape[0], self.spatial)
@@ -137,34 +139,26 @@ public final class BatchNorm: Layer {
         let (x, dy, dx) = (input.data, outputGradient.data, inputGradient.data)
         let (gamma, dGamma, dBeta) = (weight.value.data, weight.gradient.data, bias.gradient.data)
         for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            let inverse = inverseDeviation.data[channel]
-            // x̂ was kept in training; at inference it is recomputed from the running mean.
-            let runningMeanValue: Float
-            if case .float32(let mean) = runningMean.storage { runningMeanValue = mean.data[channel] } else { runningMeanValue = 0 }
-            func normal(_ index: Int) -> Float {
-                phase == .training ? normalized.data[index] : (x[index] - runningMeanValue) * inverse
-            }
-            var sumGradient = 0.0, sumGradientNormal = 0.0
+            let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
+            var sumGradient = 0.0, sumGradientInput = 0.0
             for n in 0..<batch {
                 let offset = (n * channels + channel) * spatial
-                for s in 0..<spatial {
-                    sumGradient += Double(dy[offset + s])
-                    sumGradientNormal += Double(dy[offset + s]) * Double(normal(offset + s))
-                }
+                sumGradient += Double(sum(dy + offset, count: spatial))
+                sumGradientInput += Double(dot(dy + offset, x + offset, count: spatial))
             }
+            let sumGradientNormal = Float((sumGradientInput - Double(channelMean) * sumGradient) * Double(inverse))
             dBeta[channel] += Float(sumGradient)
-            dGamma[channel] += Float(sumGradientNormal)
+            dGamma[channel] += sumGradientNormal
             let scale = gamma[channel] * inverse
-            let (meanGradient, meanGradientNormal) = (Float(sumGradient) / count, Float(sumGradientNormal) / count)
+            // Training: dx = scale·dy − scale·mean(dy) − scale·inverse·mean(dy·x̂)·(x − μ) = a·dy + b·x + c.
+            let (meanGradient, meanGradientNormal) = (Float(sumGradient) / count, sumGradientNormal / count)
+            let a = scale
+            let b = phase == .training ? -scale * inverse * meanGradientNormal : 0
+            let c = phase == .training ? -scale * meanGradient - b * channelMean : 0
             for n in 0..<batch {
                 let offset = (n * channels + channel) * spatial
-                for s in 0..<spatial {
-                    let index = offset + s
-                    // Training: the batch statistics depend on x too; inference: they are constants.
-                    dx[index] = phase == .training
-                        ? scale * (dy[index] - meanGradient - normal(index) * meanGradientNormal)
-                        : scale * dy[index]
-                }
+                let (gradient, source, target) = (dy + offset, x + offset, dx + offset)
+                for s in 0..<spatial { target[s] = a * gradient[s] + b * source[s] + c }
             }
         }
     }

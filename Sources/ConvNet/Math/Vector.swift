@@ -75,3 +75,43 @@ func maskByPositive(_ gradient: UnsafePointer<Float>, where y: UnsafePointer<Flo
         i += 1
     }
 }
+
+/// Σ a[i]·b[i] for i < count, with 16 independent partial sums (see `sum`).
+@_transparent
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var partial = SIMD16<Float>()
+    var i = 0
+    let left = UnsafeRawPointer(a), right = UnsafeRawPointer(b)
+    while i + 16 <= count {
+        partial += left.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+            * right.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    var total = partial.sum()
+    while i < count {
+        total += a[i] * b[i]
+        i += 1
+    }
+    return total
+}
+
+/// Σ (values[i] − centre)² for i < count, with 16 independent partial sums (see `sum`).
+@_transparent
+func sumOfSquares(_ values: UnsafePointer<Float>, around centre: Float, count: Int) -> Float {
+    var partial = SIMD16<Float>()
+    var i = 0
+    let raw = UnsafeRawPointer(values)
+    let shift = SIMD16<Float>(repeating: centre)
+    while i + 16 <= count {
+        let deviation = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - shift
+        partial += deviation * deviation
+        i += 16
+    }
+    var total = partial.sum()
+    while i < count {
+        let deviation = values[i] - centre
+        total += deviation * deviation
+        i += 1
+    }
+    return total
+}
