@@ -4,15 +4,24 @@
 /// `p[n, k] = exp(z[n, k] − m_n) / Σ_j exp(z[n, j] − m_n)` with `m_n = max_j z[n, j]`,
 /// `loss = (1/N) Σ_n (log Σ_j exp(z[n, j] − m_n) + m_n − z[n, t_n])`,
 /// and `∂loss/∂z = (p − onehot(t)) / N`.
+///
+/// With label smoothing ε (PyTorch's `CrossEntropyLoss(label_smoothing=ε)`) the target is
+/// q = (1 − ε)·onehot(t) + ε/K, the loss −Σ_k q_k log p_k = log Σ exp(z − m) + m − (1 − ε)·z_t − ε/K·Σ_k z_k,
+/// and the gradient (p − q) / N.
 public final class SoftmaxCrossEntropy {
     /// Probabilities p `[N, K]` of the last forward pass.
     public let probabilities = Tensor(shape: [0])
     /// ∂loss/∂logits `[N, K]`.
     private let logitGradient = Tensor(shape: [0])
     private var labels: [Int32] = []
+    /// ε in [0, 1).
+    public let labelSmoothing: Float
 
-    /// Creates the loss.
-    public init() {}
+    /// Creates the loss, with label smoothing ε (default none).
+    public init(labelSmoothing: Float = 0) {
+        precondition(labelSmoothing >= 0 && labelSmoothing < 1)
+        self.labelSmoothing = labelSmoothing
+    }
 
     /// The mean loss over the batch for logits `[N, K]` and labels `N` (each in `0..<K`).
     /// Keeps the probabilities for `backward()` and for accuracy.
@@ -34,7 +43,13 @@ public final class SoftmaxCrossEntropy {
             for k in 1..<classes { maximum = max(maximum, z[k]) }
             var sum: Float = 0
             for k in 0..<classes { sum += exp(z[k] - maximum) }
-            total += Double(log(sum) + maximum - z[label])
+            if labelSmoothing == 0 {
+                total += Double(log(sum) + maximum - z[label])
+            } else {
+                var logitSum: Float = 0
+                for k in 0..<classes { logitSum += z[k] }
+                total += Double(log(sum) + maximum - (1 - labelSmoothing) * z[label] - labelSmoothing / Float(classes) * logitSum)
+            }
         }
         return Float(total / Double(max(batch, 1)))
     }
@@ -70,8 +85,9 @@ public final class SoftmaxCrossEntropy {
         logitGradient.reshape(to: probabilities.shape)
         let scale = 1 / Float(batch)
         let p = probabilities.data, gradient = logitGradient.data
-        for i in 0..<probabilities.count { gradient[i] = p[i] * scale }
-        for n in 0..<batch { gradient[n * classes + Int(labels[n])] -= scale }
+        let spread = labelSmoothing / Float(classes) * scale
+        for i in 0..<probabilities.count { gradient[i] = p[i] * scale - spread }
+        for n in 0..<batch { gradient[n * classes + Int(labels[n])] -= (1 - labelSmoothing) * scale }
         return logitGradient
     }
 

@@ -238,6 +238,8 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var augmentation: Augmentation?
     /// Stop when the selection accuracy has not improved for `patience` epochs (default: never).
     public var earlyStopping: EarlyStopping?
+    /// Label smoothing ε of the training loss, in [0, 1) (default 0; evaluation reports plain cross-entropy).
+    public var labelSmoothing: Double
 
     /// `{"patience": N}`: stop after N epochs without a better validation (or test) accuracy.
     public struct EarlyStopping: Codable, Equatable, Sendable {
@@ -261,10 +263,13 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         }
     }
 
-    private enum Keys: String, CodingKey { case epochs, batchSize, seed, threads, optimizer, schedule, augmentation, earlyStopping }
+    private enum Keys: String, CodingKey {
+        case epochs, batchSize, seed, threads, optimizer, schedule, augmentation, earlyStopping, labelSmoothing
+    }
 
     public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(allowed: ["epochs", "batchSize", "seed", "threads", "optimizer", "schedule", "augmentation", "earlyStopping"])
+        try decoder.rejectUnknownKeys(allowed: ["epochs", "batchSize", "seed", "threads", "optimizer", "schedule", "augmentation",
+                                                "earlyStopping", "labelSmoothing"])
         let container = try decoder.container(keyedBy: Keys.self)
         epochs = try container.decode(.epochs, mustBe: "in 1...100000") { (value: Int) in value >= 1 && value <= 100_000 }
         batchSize = try container.decode(.batchSize, mustBe: "in 1...65536") { (value: Int) in value >= 1 && value <= 65_536 }
@@ -274,6 +279,7 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         schedule = try container.decodeIfPresent(LearningRateSchedule.self, forKey: .schedule) ?? .constant
         augmentation = try container.decodeIfPresent(Augmentation.self, forKey: .augmentation)
         earlyStopping = try container.decodeIfPresent(EarlyStopping.self, forKey: .earlyStopping)
+        labelSmoothing = try container.decode(.labelSmoothing, default: 0, mustBe: "in [0, 1)") { (value: Double) in value >= 0 && value < 1 }
     }
 }
 

@@ -107,7 +107,7 @@ public final class Trainer {
     public weak var observer: (any TrainingObserver)?
 
     private let normalization: Normalization
-    private let loss = SoftmaxCrossEntropy()
+    private let loss: SoftmaxCrossEntropy
     private let loader: BatchLoader
     private let evaluator: Evaluator
     /// Epoch in progress (0-based) and steps done in it.
@@ -137,6 +137,7 @@ public final class Trainer {
                 "the model ends with \(model.outputCount) outputs but the data has \(data.classNames.count) classes; make the last dense layer's units \(data.classNames.count)"))
         }
         optimizer = training.optimizer.makeOptimizer(for: model.arena)
+        loss = SoftmaxCrossEntropy(labelSmoothing: Float(training.labelSmoothing))
         if let stored = resume?.checkpoint.normalization {
             normalization = stored  // what the run so far used, even if the data changed
         } else {

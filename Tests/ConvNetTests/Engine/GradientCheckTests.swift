@@ -165,6 +165,25 @@ final class GradientCheckTests: XCTestCase {
                       step: 1e-2, "softmax cross-entropy logits")
     }
 
+    /// With label smoothing the gradient still matches the loss, which equals its definition
+    /// −Σ q log p with q = (1 − ε)·onehot + ε/K.
+    func testSoftmaxCrossEntropyWithLabelSmoothing() {
+        let loss = SoftmaxCrossEntropy(labelSmoothing: 0.1)
+        let logits = randomTensor([4, 5], seed: 23)
+        let labels: [Int32] = [3, 0, 4, 1]
+        let value = loss.forward(logits: logits, labels: labels)
+        var expected = 0.0
+        for n in 0..<4 {
+            let row = (0..<5).map { Double(logits[n * 5 + $0]) }
+            let logSum = log(row.map(exp).reduce(0, +))
+            for k in 0..<5 { expected -= (k == Int(labels[n]) ? 0.9 + 0.02 : 0.02) * (row[k] - logSum) }
+        }
+        XCTAssertEqual(Double(value), expected / 4, accuracy: 1e-5)
+        let analytic = loss.backward().values
+        checkGradient(of: logits, analytic: analytic, objective: { Double(loss.forward(logits: logits, labels: labels)) },
+                      step: 1e-2, "label-smoothed cross-entropy logits")
+    }
+
     /// log-sum-exp keeps huge logits finite, and the loss equals its definition.
     func testSoftmaxCrossEntropyStability() {
         let loss = SoftmaxCrossEntropy()
