@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "infer", targets: ["infer"]),
         .executable(name: "bench", targets: ["bench"]),
         .executable(name: "idx2png", targets: ["idx2png"]),
+        .executable(name: "report", targets: ["report"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,13 +49,16 @@ let package = Package(
         .executableTarget(
             name: "idx2png",
             dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "report",
+            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "TestFixtures",
             dependencies: ["ConvNet", "CZlib", "CTurboJPEG"],
             path: "Tests/TestFixtures"),
         .testTarget(
             name: "ConvNetTests",
-            dependencies: ["ConvNet", "TestFixtures", "CZlib", "CPNG", "train", "infer", "idx2png"],
+            dependencies: ["ConvNet", "TestFixtures", "CZlib", "CPNG", "train", "infer", "idx2png", "report"],
             swiftSettings: optimized),
         .testTarget(
             name: "ConvNetFuzzTests",

@@ -1,6 +1,7 @@
 """Draws the example digits in this folder the way a user would: strokes of a round
-brush (a mouse or a marker) on a large canvas, off-centre, in colour or with transparency.
-Run with Pillow installed: python3 examples/draw_examples.py (writes examples/*.png)."""
+brush (a mouse or a marker) on a large canvas, off-centre, in colour or with transparency,
+and phone photos of a page (JPEG, unevenly lit, stored sideways with an EXIF orientation).
+Run with Pillow installed: python3 examples/draw_examples.py (writes examples/*.png, *.jpg)."""
 import math
 import random
 from pathlib import Path
@@ -91,7 +92,53 @@ def two_transparent():
     finish(image, size).save(HERE / "two-transparent.png")
 
 
+def photographed(image, rng, shadow=True):
+    """`image` (a white page, RGB) as a phone photographs it: light falling off by 100 grey levels
+    across the page, a soft shadow over one corner, sensor noise, a slight blur; then stored
+    turned a quarter counter-clockwise, as the sensor saw a portrait shot."""
+    width, height = image.size
+    pixels = image.load()
+    for y in range(height):
+        for x in range(width):
+            light = 1 - 100 / 255 * x / width
+            if shadow:
+                depth = min(1, max(0, ((x - y) - width / 3) / (width / 5)))
+                light *= 1 - 0.5 * depth
+            noise = rng.gauss(0, 3)
+            pixels[x, y] = tuple(max(0, min(255, int(c * light + noise))) for c in pixels[x, y])
+    return image.filter(ImageFilter.GaussianBlur(0.8)).transpose(Image.ROTATE_90)
+
+
+def save_photo(image, name):
+    """Saves a JPEG with EXIF orientation 6: viewers turn it a quarter clockwise to show it upright."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image.save(HERE / name, quality=85, exif=exif)
+
+
+def four_photo():
+    """A pencil '4' on white paper, photographed with a phone: JPEG, uneven light, a shadow."""
+    rng = random.Random(4)
+    size = (640, 480)
+    image = canvas(size, (246, 244, 238))
+    draw = ImageDraw.Draw(image)
+    ink = (70, 70, 78)
+    stroke(draw, bezier([(300, 110), (250, 200), (215, 270)]), 13, ink, 0.8, rng)
+    stroke(draw, bezier([(215, 270), (290, 266), (380, 262)]), 13, ink, 0.8, rng)
+    stroke(draw, bezier([(345, 150), (340, 250), (335, 370)]), 13, ink, 0.8, rng)
+    save_photo(photographed(finish(image, size), rng), "four-photo.jpg")
+
+
+def blank_page_photo():
+    """The same kind of photo of a page with nothing on it."""
+    rng = random.Random(5)
+    image = Image.new("RGB", (640, 480), (246, 244, 238))
+    save_photo(photographed(image, rng), "blank-page.jpg")
+
+
 if __name__ == "__main__":
     seven()
     three_on_paper()
     two_transparent()
+    four_photo()
+    blank_page_photo()

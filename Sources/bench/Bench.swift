@@ -8,12 +8,13 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure ConvNet's speed and memory on this machine.")
+        abstract: "Measure ConvNet's speed and memory on this machine.",
+        version: ConvNetVersion.string)
 
-    @Option(help: "Config whose model and data are benchmarked.")
+    @Option(name: [.customShort("c"), .long], help: "Config whose model and data are benchmarked.")
     var config = "configs/mnist.json"
 
-    @Option(help: "Threads (BLAS and element-wise work).")
+    @Option(name: [.short, .long], help: "Threads (BLAS and element-wise work).")
     var threads = 2
 
     @Flag(help: "A short run (fewer steps and repetitions).")
@@ -25,10 +26,10 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Conv2D workspace limit in MB (default: the library's, 1 MB).", valueName: "MB"))
     var workspace: Int?
 
-    @Option(help: ArgumentHelp("Internal: run only the 227×227 conv layer on N images (forward, or forward+backward with --train) and print its time and peak memory.", valueName: "N"))
+    @Option(help: ArgumentHelp("Run only the 227×227 conv layer on N images (forward, or forward+backward with --train) and print its time and peak memory (the memory part runs bench so).", valueName: "N", visibility: .hidden))
     var isolatedConv: Int?
 
-    @Flag(help: "Internal: with --isolated-conv, run forward and backward.")
+    @Flag(help: ArgumentHelp("With --isolated-conv, run forward and backward.", visibility: .hidden))
     var train = false
 
     func run() throws {
@@ -63,6 +64,9 @@ struct Bench: ParsableCommand {
                 for line in result.layerShares { table.add("  " + line.name, value: String(format: "%.1f%% of step", line.share * 100), share: nil) }
                 let batch = settings.training.batchSize
                 let step = Double(batch) / result.imagesPerSecond
+                let epoch = Double(data.train.count) / result.imagesPerSecond + result.report.evaluation
+                table.add("  writing report.html and report.json after an epoch", value: String(format: "%.1f ms, %.2f%% of an epoch (%.1f s)",
+                          result.report.report * 1e3, result.report.report / epoch * 100, epoch), share: nil)
                 let loading = Measurements.augmentation(data, batch: batch, repetitions: quick ? 2 : 5)
                 table.add("  loading a batch as it is", value: String(format: "%.3f ms, %.1f%% of a step", loading.plain * 1e3, loading.plain / step * 100), share: nil)
                 table.add("  loading a batch with augmentation", value: String(format: "%.3f ms, %.1f%% of a step (+%.1f%%)", loading.augmented * 1e3,

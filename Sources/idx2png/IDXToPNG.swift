@@ -2,40 +2,69 @@ import ArgumentParser
 import ConvNet
 import Foundation
 
-/// `swift run idx2png --config configs/mnist.json --output data/mnist-png`: writes an IDX
-/// data set out as folders of PNG images, `OUTPUT/train/<class>/*.png` and `OUTPUT/test/<class>/*.png`.
+/// `swift run idx2png configs/mnist.json --output data/mnist-png`: writes an IDX data set out
+/// as folders of PNG images, `OUTPUT/train/<class>/*.png` and `OUTPUT/test/<class>/*.png`.
 @main
 struct IDXToPNG: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "idx2png",
         abstract: "Write the IDX data set of a config as folders of PNG images.",
-        discussion: "The result is the layout that data format \"png-folders\" reads (see configs/mnist-png.json).")
+        discussion: "The result is the layout that data format \"png-folders\" reads (see configs/mnist-png.json).",
+        version: ConvNetVersion.string)
 
-    @Option(help: "A config with data format idx, e.g. configs/mnist.json.")
-    var config: String
+    @Argument(help: ArgumentHelp("A config with data format idx, e.g. configs/mnist.json (or give it with --config).", valueName: "config"))
+    var configArgument: String?
 
-    @Option(help: ArgumentHelp("Folder to create train/ and test/ in.", valueName: "dir"))
+    @Option(name: [.customShort("c"), .long], help: ArgumentHelp("A config with data format idx.", valueName: "file"))
+    var config: String?
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Folder to create train/ and test/ in.", valueName: "dir"))
     var output: String
 
-    @Option(help: "Write only the first N training images.")
+    @Option(help: "Write only the first N training images (N ≥ 1).")
     var trainLimit: Int?
 
-    @Option(help: "Write only the first N test images.")
+    @Option(help: "Write only the first N test images (N ≥ 1).")
     var testLimit: Int?
 
+    @Flag(name: [.short, .long], help: "Print only the final line.")
+    var quiet = false
+
+    func validate() throws {
+        guard config != nil || configArgument != nil else { throw ValidationError("Give the config, e.g. idx2png configs/mnist.json --output data/mnist-png.") }
+        if let config, let configArgument, config != configArgument { throw ValidationError("Give the config once.") }
+        for (name, limit) in [("--train-limit", trainLimit), ("--test-limit", testLimit)] {
+            if let limit, limit < 1 { throw ValidationError("\(name) must be at least 1, found \(limit).") }
+        }
+    }
+
     func run() throws {
+        let configPath = config ?? configArgument ?? ""
         do {
-            var settings = try ConvNet.Configuration.load(contentsOf: config)
+            var settings = try ConvNet.Configuration.load(contentsOf: configPath)
             guard settings.data.format == .idx else {
-                throw ConfigError(file: config, "data.format is \(settings.data.format.rawValue); idx2png converts format idx")
+                throw ConfigError(file: configPath, "data.format is \(settings.data.format.rawValue); idx2png converts format idx")
             }
             settings.data.validation = 0
             if let trainLimit { settings.data.trainLimit = trainLimit }
             if let testLimit { settings.data.testLimit = testLimit }
-            let data = try TrainingData.load(settings, configurationFile: config)
-            let train = try ImageFolder.write(data.train, to: "\(output)/train")
-            let test = try ImageFolder.write(data.test, to: "\(output)/test")
-            print("Wrote \(train) training and \(test) test images to \(output)/train and \(output)/test")
+            let data = try TrainingData.load(settings, configurationFile: configPath)
+            let live = isatty(STDOUT_FILENO) == 1
+            func progress(_ part: String, _ total: Int) -> (Int) -> Void {
+                { written in
+                    guard !quiet else { return }
+                    if live {
+                        print("\r\u{1B}[2K\(part): \(Report.grouped(written)) of \(Report.grouped(total)) images", terminator: "")
+                    } else if written % 10_000 == 0 {
+                        print("\(part): \(Report.grouped(written)) of \(Report.grouped(total)) images")
+                    }
+                    fflush(nil)  // all streams: `stdout` is a global the Swift 6 checker cannot prove safe
+                }
+            }
+            let train = try ImageFolder.write(data.train, to: "\(output)/train", progress: progress("train", data.train.count))
+            let test = try ImageFolder.write(data.test, to: "\(output)/test", progress: progress("test", data.test.count))
+            if live && !quiet { print("\r\u{1B}[2K", terminator: "") }
+            print("Wrote \(Report.grouped(train)) training and \(Report.grouped(test)) test images to \(output)/train and \(output)/test")
         } catch let error as ConvNetError {
             Report.fail(error.description)
         }

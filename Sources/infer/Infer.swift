@@ -15,15 +15,16 @@ struct Infer: ParsableCommand {
             --preprocess overrides it. Folders are searched recursively for .png, .jpg and .jpeg \
             files, in sorted order. Exit status: 0 when every file was classified, 1 otherwise \
             (a file that cannot be read, or in which no digit was found).
-            """)
+            """,
+        version: ConvNetVersion.string)
 
     @Argument(help: ArgumentHelp("Images (PNG or JPEG) or folders of them.", valueName: "image"))
     var images: [String]
 
-    @Option(help: ArgumentHelp("The model to use (written by train).", valueName: "checkpoint"))
+    @Option(name: [.customShort("m"), .long], help: ArgumentHelp("The model to use (written by train).", valueName: "checkpoint"))
     var checkpoint = Infer.defaultCheckpoint
 
-    @Option(help: "Show the K most probable classes.")
+    @Option(name: [.customShort("k"), .long], help: "Show the K most probable classes.")
     var top = 1
 
     @Flag(help: "Print one JSON object per file and line: file, label, probability, top (or error).")
@@ -42,7 +43,7 @@ struct Infer: ParsableCommand {
     @Flag(help: "Same as --preprocess resize: feed images as they are, only resized to the model's input size.")
     var noPreprocess = false
 
-    @Option(help: "Threads for the network.")
+    @Option(name: [.short, .long], help: "Threads for the network (as train's default, 2).")
     var threads = 2
 
     static let defaultCheckpoint = "checkpoints/mnist/model.safetensors"

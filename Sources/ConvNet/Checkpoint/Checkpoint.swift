@@ -62,12 +62,15 @@ public struct Checkpoint {
         public var bestAccuracy: Double
         /// The epoch (1-based) of `bestAccuracy`.
         public var bestEpoch: Int
+        /// The best epoch's test confusion matrix, for the report (absent in older checkpoints).
+        public var bestConfusion: [[Int]]?
 
         /// The state from its parts.
         public init(epochLossSum: Double, epochCorrect: Int, epochSeen: Int, epochSeconds: Double,
-                    bestAccuracy: Double, bestEpoch: Int) {
+                    bestAccuracy: Double, bestEpoch: Int, bestConfusion: [[Int]]? = nil) {
             self.epochLossSum = epochLossSum; self.epochCorrect = epochCorrect; self.epochSeen = epochSeen
             self.epochSeconds = epochSeconds; self.bestAccuracy = bestAccuracy; self.bestEpoch = bestEpoch
+            self.bestConfusion = bestConfusion
         }
     }
 

@@ -81,8 +81,10 @@ public func readFileBytes(_ path: String, limit: Int) throws(DataError) -> [UInt
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory is
 /// written, flushed to disk (fsync) and renamed over `path`, then the directory is
 /// synced. A crash or a full disk at any moment leaves either the old file or the
-/// new one, never a partial file.
-public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws(DataError) {
+/// new one, never a partial file. With `durable` false the two fsyncs are skipped (many
+/// small exported files, where a crash only means exporting again): still never a partial
+/// file under the name, but the data may not have reached the disk yet.
+public func writeFileAtomically(_ bytes: [UInt8], to path: String, durable: Bool = true) throws(DataError) {
     let directory = parentDirectory(of: path)
     let temporary = "\(directory)/.\(lastPathComponent(path)).tmp-\(getpid())"
     let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -102,14 +104,14 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws(DataEr
             written += result
         }
     }
-    if failure == 0 && fsync(descriptor) != 0 { failure = errno }
+    if failure == 0 && durable && fsync(descriptor) != 0 { failure = errno }
     if close(descriptor) != 0 && failure == 0 { failure = errno }
     if failure == 0 && rename(temporary, path) != 0 { failure = errno }
     guard failure == 0 else {
         unlink(temporary)
         throw DataError(file: path, describeErrno(failure))
     }
-    let directoryDescriptor = open(directory, O_RDONLY | O_CLOEXEC)
+    let directoryDescriptor = durable ? open(directory, O_RDONLY | O_CLOEXEC) : -1
     if directoryDescriptor >= 0 {
         fsync(directoryDescriptor)
         close(directoryDescriptor)

@@ -72,9 +72,11 @@ public enum ImageFolder {
 
     /// Writes `dataset` as `<directory>/<class>/<index>.png` (index zero-padded, in
     /// dataset order; grey or RGB PNGs), creating the folders. Class names become folder
-    /// names, with `/` replaced by `-`. Returns the number of files written.
+    /// names, with `/` replaced by `-`. Returns the number of files written. `progress` is
+    /// called with the count written after every 1,000 files. Files are not synced one by one
+    /// (an interrupted export is simply run again).
     @discardableResult
-    public static func write(_ dataset: Dataset, to directory: String) throws(DataError) -> Int {
+    public static func write(_ dataset: Dataset, to directory: String, progress: ((Int) -> Void)? = nil) throws(DataError) -> Int {
         guard dataset.sampleShape.count == 3, dataset.sampleShape[0] == 1 || dataset.sampleShape[0] == 3 else {
             throw DataError(file: directory, "only grey or RGB images can be written as PNG, found \(dataset.sampleShape.shapeDescription)")
         }
@@ -93,10 +95,11 @@ public enum ImageFolder {
             let number = String(index)
             let path = "\(directory)/\(names[Int(dataset.labels[index])])/\(String(repeating: "0", count: digits - number.count))\(number).png"
             do {
-                try PNG.write(Image(channels: channels, height: height, width: width, pixels: pixels), to: path)
+                try PNG.write(Image(channels: channels, height: height, width: width, pixels: pixels), to: path, durable: false)
             } catch {
                 throw DataError(file: error.file, error.message)
             }
+            if (index + 1) % 1000 == 0 { progress?(index + 1) }
         }
         return dataset.count
     }

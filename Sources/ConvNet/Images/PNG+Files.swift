@@ -21,10 +21,11 @@ extension PNG {
         try write(Image(image), to: path)
     }
 
-    /// Encodes `image` as an 8-bit grey or RGB PNG and writes it to `path` atomically, replacing any file.
-    public static func write(_ image: Image, to path: String) throws(ImageError) {
+    /// Encodes `image` as an 8-bit grey or RGB PNG and writes it to `path` atomically, replacing
+    /// any file (`durable`: see `writeFileAtomically`).
+    public static func write(_ image: Image, to path: String, durable: Bool = true) throws(ImageError) {
         let bytes: [UInt8]
         do { bytes = try encode(image) } catch { throw ImageError(file: path, message: error.message) }
-        do { try writeFileAtomically(bytes, to: path) } catch { throw ImageError(file: path, message: error.message) }
+        do { try writeFileAtomically(bytes, to: path, durable: durable) } catch { throw ImageError(file: path, message: error.message) }
     }
 }

@@ -33,32 +33,8 @@ public final class Sequential {
     public init(_ description: ModelDescription, seed: UInt64, parameterLimit: Int = 1 << 28,
                 fuseActivations: Bool = true) throws(ModelError) {
         self.description = description
-        var shapes = [description.input]
-        var parameterCount = 0
-        for (index, layer) in description.layers.enumerated() {
-            let specification = layer.specification, inputShape = shapes[index]
-            do throws(ShapeError) {
-                let outputShape = try specification.outputShape(forInput: inputShape)
-                guard outputShape.allSatisfy({ $0 > 0 }) else {
-                    throw ShapeError("input \(inputShape.shapeDescription) gives an empty output \(outputShape.shapeDescription)")
-                }
-                guard let size = checkedProduct(outputShape), size <= Sequential.activationLimit else {
-                    throw ShapeError("output \(outputShape.shapeDescription) per image is over the limit of \(Sequential.activationLimit) values")
-                }
-                shapes.append(outputShape)
-            } catch {
-                throw ModelError(layer: index + 1, summary: specification.summary, message: error.message)
-            }
-            guard let count = specification.parameterCount(forInput: inputShape), count <= parameterLimit - parameterCount else {
-                throw ModelError(layer: index + 1, summary: specification.summary,
-                                 message: "the model would have over \(parameterLimit) parameters")
-            }
-            parameterCount += count
-        }
-        guard let outputShape = shapes.last, outputShape.count == 1 else {
-            throw ModelError(layer: description.layers.count, summary: description.layers.last?.specification.summary ?? "",
-                             message: "the model must end with flat class scores, found \(shapes.last?.shapeDescription ?? "nothing"); end with a dense layer")
-        }
+        let plan = try ModelPlan(description, parameterLimit: parameterLimit)
+        let shapes = plan.shapes
 
         var random = SeededRandom(seed: seed)
         var layers: [any Layer] = []

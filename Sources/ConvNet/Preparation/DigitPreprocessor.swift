@@ -86,7 +86,7 @@ public struct DigitPreprocessor: Sendable {
 
     /// The `height`×`width` MNIST-like sample of the digit in `image`, or why there is none.
     public func prepareDigit(_ image: GrayImage) -> Result {
-        let blank = Result.none("the image is blank (no ink stands out from the page)")
+        let blank = Result.none("the image is blank: no ink stands out from the page")
         guard image.width > 0, image.height > 0 else { return blank }
         let originalBackground = Self.borderMedian(image)
         let inverted = originalBackground >= 128
@@ -141,7 +141,7 @@ public struct DigitPreprocessor: Sendable {
                 }
             }
         }
-        guard bottom >= top else { return .none("the image is blank (no ink stands out from the page)") }
+        guard bottom >= top else { return .none("the image is blank: no ink stands out from the page") }
         let aspect = Double(right - left + 1) / Double(bottom - top + 1)
         if aspect > maximumAspect {
             return .none(String(format: "the ink is %.1f times as wide as tall, not a digit", aspect))

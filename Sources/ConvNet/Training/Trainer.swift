@@ -18,6 +18,13 @@ public struct EpochMetrics: Sendable {
     public var seconds: Double
     /// Training images per second.
     public var imagesPerSecond: Double
+
+    /// An epoch's results from their parts.
+    public init(epoch: Int, learningRate: Double, trainLoss: Double, trainAccuracy: Double, validation: EvaluationResult?,
+                test: EvaluationResult, seconds: Double, imagesPerSecond: Double) {
+        self.epoch = epoch; self.learningRate = learningRate; self.trainLoss = trainLoss; self.trainAccuracy = trainAccuracy
+        self.validation = validation; self.test = test; self.seconds = seconds; self.imagesPerSecond = imagesPerSecond
+    }
 }
 
 /// Where an epoch is, reported after every step.
@@ -32,6 +39,8 @@ public struct BatchProgress: Sendable {
     public var imagesPerSecond: Double
     /// Estimated seconds left in this epoch.
     public var secondsRemaining: Double
+    /// Estimated seconds left in the whole run: this epoch, the epochs after it and their evaluations.
+    public var runSecondsRemaining: Double = .nan
 }
 
 /// What a run is about to do.
@@ -115,6 +124,10 @@ public final class Trainer {
     /// Sums over the epoch in progress.
     private var lossSum = 0.0, correct = 0, seen = 0, epochSeconds = 0.0
     private var bestAccuracy = 0.0, bestEpoch = 0
+    /// Seconds the last epoch's evaluation took (for the run's ETA).
+    private var evaluationSeconds = 0.0
+    /// The best epoch's test confusion matrix, and the report as last written (for its final status).
+    private var bestConfusion: [[Int]] = [], report: RunReport?
     private var metricsRows: [String] = []
 
     /// Prepares a run of `configuration` on `data`, writing to `checkpointDirectory`,
@@ -215,6 +228,7 @@ public final class Trainer {
         epochSeconds = state.epochSeconds
         bestAccuracy = state.bestAccuracy
         bestEpoch = state.bestEpoch
+        bestConfusion = state.bestConfusion ?? []
     }
 
     /// Trains until `training.epochs` or until `shouldStop` says so.
@@ -251,21 +265,28 @@ public final class Trainer {
                 let elapsed = epochSeconds + clock.seconds
                 if let observer {
                     let rate = Double(seen) / max(elapsed, 1e-9)
-                    observer.batchDidFinish(BatchProgress(
+                    let epochRemaining = Double(trainCount - seen) / max(rate, 1e-9)
+                    var progress = BatchProgress(
                         epoch: epoch + 1, epochs: totalEpochs, step: step, steps: stepsPerEpoch,
                         loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
-                        imagesPerSecond: rate, secondsRemaining: Double(trainCount - seen) / max(rate, 1e-9)))
+                        imagesPerSecond: rate, secondsRemaining: epochRemaining)
+                    let later = Double(totalEpochs - epoch - 1)
+                    progress.runSecondsRemaining = epochRemaining + evaluationSeconds * (later + 1) + later * Double(trainCount) / max(rate, 1e-9)
+                    observer.batchDidFinish(progress)
                 }
                 if step < stepsPerEpoch && shouldStop() {
                     epochSeconds = elapsed
                     let path = try saveTrainingState()
+                    try writeReport(status: "interrupted", lastTest: nil)
                     return TrainingResult(epochs: finished, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
                                           checkpointDirectory: checkpointDirectory, interrupted: true, lastCheckpoint: path)
                 }
             }
             let seconds = epochSeconds + clock.seconds
+            let evaluationClock = Stopwatch()
             let validation = data.validation.map { evaluator.evaluate(model, on: $0) }
-            let test = evaluator.evaluate(model, on: data.test)
+            let test = evaluator.evaluate(model, on: data.test, mistakes: RunReport.mistakeCount)
+            evaluationSeconds = evaluationClock.seconds
             let metrics = EpochMetrics(epoch: epoch + 1, learningRate: learningRate,
                                        trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                        validation: validation, test: test, seconds: seconds,
@@ -273,11 +294,12 @@ public final class Trainer {
             let selection = validation?.accuracy ?? test.accuracy
             let minimumGain = training.earlyStopping?.minimumImprovement ?? 0
             let improved = bestEpoch == 0 || selection > bestAccuracy + minimumGain
-            if improved { (bestAccuracy, bestEpoch) = (selection, epoch + 1) }
+            if improved { (bestAccuracy, bestEpoch, bestConfusion) = (selection, epoch + 1, test.confusion) }
             epoch += 1
             step = 0
             (lossSum, correct, seen, epochSeconds) = (0, 0, 0, 0)
             try saveEpoch(metrics, best: improved)
+            try writeReport(status: epoch < totalEpochs ? "running" : "finished", lastTest: test)
             finished.append(metrics)
             observer?.epochDidFinish(metrics)
             if patienceRunOut { break }
@@ -287,7 +309,30 @@ public final class Trainer {
                                     checkpointDirectory: checkpointDirectory, interrupted: epoch < totalEpochs && !patienceRunOut,
                                     lastCheckpoint: path("last.safetensors"))
         result.stoppedEarly = epoch < totalEpochs && patienceRunOut
+        if result.stoppedEarly || result.interrupted { try writeReport(status: result.stoppedEarly ? "stopped early" : "interrupted", lastTest: nil) }
         return result
+    }
+
+    /// Writes `report.json` and `report.html` (see `RunReport`): the epochs so far from the
+    /// metrics, confusion matrices, the last test evaluation's mistakes (`lastTest`; nil keeps
+    /// the last report's and changes only its status), the first layer's filters, the model
+    /// table, config and machine.
+    private func writeReport(status: String, lastTest: EvaluationResult?) throws(TrainingError) {
+        var report: RunReport
+        if let lastTest {
+            report = RunReport(status: status, configuration: configuration, model: model, data: data,
+                               epochs: metricsRows.compactMap(RunReport.Epoch.init(metricsRow:)), bestEpoch: bestEpoch,
+                               bestConfusion: bestConfusion, lastTest: lastTest)
+        } else if let last = self.report {
+            report = last
+            report.status = status
+        } else {
+            return
+        }
+        self.report = report
+        do { try report.write(to: checkpointDirectory) } catch {
+            throw .checkpoint(CheckpointError(file: error.file, "cannot write the report: \(error.message)"))
+        }
     }
 
     /// Whether early stopping applies now: `patience` epochs have passed since the best one.
@@ -335,7 +380,8 @@ public final class Trainer {
                    preparation: configuration.data.preparation, configuration: configuration.jsonString(), epoch: epoch, step: step,
                    optimizer: (configuration.training.optimizer, optimizer),
                    trainingState: .init(epochLossSum: lossSum, epochCorrect: correct, epochSeen: seen,
-                                        epochSeconds: epochSeconds, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch))
+                                        epochSeconds: epochSeconds, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
+                                        bestConfusion: bestConfusion))
     }
 
     /// Writes `last.safetensors` (full state at the current step) and returns its path.
@@ -366,12 +412,34 @@ public final class Trainer {
             let csv = ([Trainer.metricsHeader] + metricsRows).joined(separator: "\n") + "\n"
             do throws(DataError) {
                 try writeFileAtomically(Array(csv.utf8), to: path("metrics.csv"))
+                try writeFileAtomically(Array(Trainer.confusionCSV(metrics.test.confusion, classNames: data.classNames).utf8),
+                                        to: path("confusion-last.csv"))
+                if best {
+                    try writeFileAtomically(Array(Trainer.confusionCSV(metrics.test.confusion, classNames: data.classNames).utf8),
+                                            to: path("confusion-best.csv"))
+                }
             } catch {
                 throw CheckpointError(file: error.file, "cannot write the metrics: \(error.message)")
             }
         } catch {
             throw .checkpoint(error)
         }
+    }
+
+    /// A confusion matrix as CSV: a header `true \\ predicted,<classes…>,accuracy`, then one row
+    /// per true class: its name, the counts predicted as each class, and its accuracy. Names
+    /// holding a comma, quote or line break are quoted as RFC 4180 says.
+    public static func confusionCSV(_ confusion: [[Int]], classNames: [String]) -> String {
+        func field(_ text: String) -> String {
+            text.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        }
+        var lines = [(["true \\ predicted"] + classNames + ["accuracy"]).map(field).joined(separator: ",")]
+        for (row, counts) in confusion.enumerated() {
+            let total = counts.reduce(0, +)
+            let accuracy = total == 0 ? 0 : Double(counts[row]) / Double(total)
+            lines.append(([field(classNames[row])] + counts.map(String.init) + [String(format: "%.6f", accuracy)]).joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 
     /// `epoch-0003.safetensors`.

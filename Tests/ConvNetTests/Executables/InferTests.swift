@@ -206,7 +206,7 @@ final class InferTests: XCTestCase {
         let blank = try runProduct("infer", ["--checkpoint", checkpoint, files["blank.png"]!, files["photo-of-one.jpg"]!])
         XCTAssertEqual(blank.status, 1)
         XCTAssertEqual(blank.standardOutput.split(separator: "\n").map(String.init), [
-            "\(files["blank.png"]!): no digit found (the image is blank (no ink stands out from the page))",
+            "\(files["blank.png"]!): no digit found (the image is blank: no ink stands out from the page)",
         ] + [blank.standardOutput.split(separator: "\n").map(String.init).last!])
         XCTAssertTrue(blank.standardOutput.split(separator: "\n").last!.hasPrefix("\(files["photo-of-one.jpg"]!): 1 ("), blank.standardOutput)
         // Folders are searched recursively, in sorted order.
@@ -225,7 +225,7 @@ final class InferTests: XCTestCase {
             try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
         XCTAssertEqual(objects.count, 3)
-        XCTAssertEqual(objects[2]["error"] as? String, "no digit found: the image is blank (no ink stands out from the page)")
+        XCTAssertEqual(objects[2]["error"] as? String, "no digit found: the image is blank: no ink stands out from the page")
         XCTAssertEqual(objects[0]["file"] as? String, files["seven.png"])
         XCTAssertEqual(objects[0]["label"] as? String, "7")
         XCTAssertGreaterThan(objects[0]["probability"] as? Double ?? 0, 0.5)

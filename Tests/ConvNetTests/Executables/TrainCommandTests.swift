@@ -78,4 +78,66 @@ final class TrainCommandTests: XCTestCase {
         assertFailsWithOneLine(try runProduct("train", ["--config", config, "--resume", "junk.safetensors"], in: directory),
                                "junk.safetensors: not a safetensors checkpoint")
     }
+
+    /// Conventional command lines: the config as the first argument, short flags, --lr, --version,
+    /// --summary, periodic progress lines for logs, and complete --help with internals hidden.
+    func testConventionalCommandLines() throws {
+        let (directory, config) = tinyConfig()
+        let short = try runProduct("train", [config, "-e", "1", "-b", "64", "--lr", "0.02", "-o", "out", "-t", "2",
+                                             "--progress", "lines", "--progress-interval", "0.001"], in: directory)
+        XCTAssertEqual(short.status, 0, short.standardError)
+        XCTAssertTrue(short.standardOutput.contains("Training tiny: 640 training / 200 test images, 5,874 parameters, batch 64, 10 steps per epoch, 2 threads"),
+                      short.standardOutput)
+        XCTAssertTrue(short.standardOutput.contains("lr 0.02"), short.standardOutput)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/out/report.html"))
+        let progressLines = short.standardOutput.split(separator: "\n").filter { $0.hasPrefix("epoch 1/1  ") && $0.contains("% (") }
+        XCTAssertGreaterThan(progressLines.count, 0, short.standardOutput)
+        XCTAssertTrue(short.standardOutput.contains("#  layer"), "the model table is printed first")
+
+        let summary = try runProduct("train", ["-c", config, "--summary"], in: directory)
+        XCTAssertEqual(summary.status, 0)
+        XCTAssertTrue(summary.standardOutput.contains("total") && summary.standardOutput.contains("5,874"), summary.standardOutput)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/checkpoints/tiny"), "--summary trains nothing")
+
+        for product in ["train", "infer", "bench", "idx2png", "report"] {
+            let version = try runProduct(product, ["--version"])
+            XCTAssertEqual(version.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), ConvNetVersion.string, product)
+            let help = try runProduct(product, ["--help"])
+            XCTAssertEqual(help.status, 0, product)
+            XCTAssertFalse(help.standardOutput.contains("Internal"), product)
+        }
+        let benchHelp = try runProduct("bench", ["--help"]).standardOutput
+        XCTAssertFalse(benchHelp.contains("isolated-conv"))
+        let trainHelp = try runProduct("train", ["--help"]).standardOutput
+        for option in ["-c, --config", "-e, --epochs", "-b, --batch-size", "--learning-rate, --lr", "-o, --output", "--init-from", "--summary", "--progress"] {
+            XCTAssertTrue(trainHelp.contains(option), option)
+        }
+
+        // A config given twice, differently, and no config at all are usage errors.
+        XCTAssertNotEqual(try runProduct("train", [config, "--config", "other.json"], in: directory).status, 0)
+        XCTAssertNotEqual(try runProduct("train", [], in: directory).status, 0)
+    }
+
+    /// --evaluate refuses a checkpoint trained on other classes, naming both lists.
+    func testEvaluateRefusesOtherClasses() throws {
+        let (directory, config) = tinyConfig()
+        XCTAssertEqual(try runProduct("train", [config, "-e", "1", "-q"], in: directory).status, 0)
+        let (_, renamed) = tinyConfig { $0 = $0.replacingOccurrences(of: #""classes": ["0", "1""#, with: #""classes": ["zero", "1""#) }
+        assertFailsWithOneLine(try runProduct("train", [renamed, "--evaluate", "checkpoints/tiny/model.safetensors"], in: directory),
+                               "checkpoints/tiny/model.safetensors: was trained on classes [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] but \(renamed)'s data has [zero, 1,")
+    }
+
+    /// idx2png shows its progress and refuses limits below 1 with a one-line usage error.
+    func testIDXToPNGProgressAndLimits() throws {
+        let (directory, config) = tinyConfig { $0 = $0.replacingOccurrences(of: "\"trainLimit\": 640", with: "\"trainLimit\": 2000") }
+        let run = try runProduct("idx2png", [config, "-o", "png"], in: directory)
+        XCTAssertEqual(run.status, 0, run.standardError)
+        XCTAssertTrue(run.standardOutput.contains("Wrote 2,000 training and 200 test images"), run.standardOutput)
+        XCTAssertEqual(try FileManager.default.subpathsOfDirectory(atPath: directory + "/png/train").filter { $0.hasSuffix(".png") }.count, 2000)
+        for bad in [["--train-limit=-5"], ["--test-limit", "0"]] {
+            let refused = try runProduct("idx2png", [config, "-o", "png2"] + bad, in: directory)
+            XCTAssertNotEqual(refused.status, 0)
+            XCTAssertTrue(refused.standardError.contains("must be at least 1"), refused.standardError)
+        }
+    }
 }

@@ -1,0 +1,116 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+@testable import ConvNet
+
+/// The run report (`report.html`, `report.json`, the confusion CSVs), the model table and the
+/// text progress display, checked without a browser (scripts/check-report opens the page in one).
+final class ReportTests: XCTestCase {
+    /// The report of a real 3-epoch run: well-formed, one curve point per epoch in each chart,
+    /// every image inline, no address outside the page.
+    func testReportOfARun() throws {
+        var configuration = try mnistConfiguration(trainLimit: 1_000, testLimit: 300, epochs: 3, validation: 200, layers: tinyLayers)
+        configuration.name = "report <test> & \"quotes\""  // escaped in the page
+        let directory = temporaryDirectory(self)
+        _ = try Trainer(configuration: configuration, data: TrainerTests.data(configuration), checkpointDirectory: directory).run()
+        let html = try String(contentsOfFile: directory + "/report.html", encoding: .utf8)
+
+        final class Collector: NSObject, XMLParserDelegate {
+            var elements: [(name: String, attributes: [String: String])] = []
+            func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                        attributes: [String: String] = [:]) {
+                elements.append((name, attributes))
+            }
+        }
+        let parser = XMLParser(data: Data(html.utf8))
+        let collector = Collector()
+        parser.delegate = collector
+        XCTAssertTrue(parser.parse(), "report.html is not well-formed: \(String(describing: parser.parserError))")
+
+        // Accuracy and loss charts: train, validation and test curves of 3 points each; the
+        // learning rate's one curve of 3.
+        let curves = collector.elements.filter { $0.name == "polyline" }.map { $0.attributes["points"]!.split(separator: " ").count }
+        XCTAssertEqual(curves, [3, 3, 3, 3, 3, 3, 3])
+        // 24 mistakes (or all there are) and the 4 filters, all inline PNGs.
+        let images = collector.elements.filter { $0.name == "img" }
+        XCTAssertEqual(images.count, 24 + 4)
+        XCTAssertTrue(images.allSatisfy { $0.attributes["src"]!.hasPrefix("data:image/png;base64,") })
+        for image in images {
+            let data = try XCTUnwrap(Data(base64Encoded: String(image.attributes["src"]!.dropFirst("data:image/png;base64,".count))))
+            XCTAssertNoThrow(try PNG.decode(Array(data), name: "inline"))
+        }
+        // Nothing is fetched: no script, no stylesheet link, no address but the XML namespaces.
+        XCTAssertFalse(collector.elements.contains { ["script", "link", "iframe", "object"].contains($0.name) })
+        let addresses = html.components(separatedBy: "http").dropFirst().map { "http" + $0.prefix(40) }
+        XCTAssertTrue(addresses.allSatisfy { $0.hasPrefix("http://www.w3.org/") }, "\(addresses)")
+        XCTAssertTrue(html.contains("report &lt;test&gt; &amp; &quot;quotes&quot;"))
+        XCTAssertFalse(html.contains("report <test>"))
+        // The confusion matrix: one cell per (true, predicted) pair.
+        XCTAssertEqual(collector.elements.filter { $0.name == "rect" }.count, 100)
+
+        // report.json reads back, and `report` renders the same page from it.
+        let report = try RunReport.read(directory: directory)
+        XCTAssertEqual(report.epochs.map(\.epoch), [1, 2, 3])
+        XCTAssertEqual(report.status, "finished")
+        XCTAssertEqual(HTMLReport.page(for: [report]), html)
+        let comparison = HTMLReport.page(for: [report, report])
+        XCTAssertTrue(XMLParser(data: Data(comparison.utf8)).parse())
+
+        // The confusion matrices as CSV, beside metrics.csv.
+        let csv = try String(contentsOfFile: directory + "/confusion-last.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.count, 11)
+        XCTAssertEqual(csv[0], "true \\ predicted,0,1,2,3,4,5,6,7,8,9,accuracy")
+        let counts = csv.dropFirst().map { $0.split(separator: ",").dropFirst().dropLast().compactMap { Int($0) } }
+        XCTAssertEqual(counts.joined().reduce(0, +), 300)
+        XCTAssertEqual(Array(counts.map { $0.reduce(0, +) }), report.lastConfusion.map { $0.reduce(0, +) })
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/confusion-best.csv"))
+    }
+
+    func testConfusionCSVQuotesNames() {
+        XCTAssertEqual(Trainer.confusionCSV([[3, 1], [0, 2]], classNames: ["a,b", "say \"hi\""]),
+                       "true \\ predicted,\"a,b\",\"say \"\"hi\"\"\",accuracy\n\"a,b\",3,1,0.750000\n\"say \"\"hi\"\"\",0,2,1.000000\n")
+    }
+
+    /// The model table: every layer with its output shape, parameters and multiply-adds, and totals.
+    func testModelTable() throws {
+        let description = try JSONDecoder().decode(ModelDescription.self, from: Data(ModelTests.lenetJSON.utf8))
+        let plan = try ModelPlan(description)
+        XCTAssertEqual(plan.parameters, 431_080)
+        XCTAssertEqual(plan.multiplyAccumulates, 20 * 25 * 576 + 50 * 500 * 64 + 800 * 500 + 500 * 10)
+        let lines = plan.table.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 15)  // header, rule, input, 10 layers, rule, total
+        XCTAssertTrue(lines[0].hasPrefix("#  layer"), lines[0])
+        XCTAssertEqual(lines[3].split(separator: " ").filter { !$0.isEmpty }, ["0", "conv", "20@5×5", "20×24×24", "520", "288,000"])
+        XCTAssertTrue(lines.last!.hasPrefix("total") && lines.last!.contains("431,080"), lines.last!)
+    }
+
+    /// The progress bar never takes more columns than the terminal has; fields go, least useful
+    /// first, and the epoch and its ETA stay.
+    func testProgressFitsTheTerminal() {
+        var progress = BatchProgress(epoch: 3, epochs: 12, step: 412, steps: 938, loss: 0.0512, accuracy: 0.984,
+                                     imagesPerSecond: 9812, secondsRemaining: 3)
+        progress.runSecondsRemaining = 80
+        let wide = Report.progress(progress, width: 200)
+        XCTAssertEqual(wide, "epoch 3/12  [==========>             ]  412/938  loss 0.0512  acc 98.40%  9,812 img/s  ETA 3s  run 1m20s")
+        for width in 20...200 {
+            let line = Report.progress(progress, width: width)
+            XCTAssertLessThan(line.count, width, "width \(width): \(line)")
+            if width >= 30 { XCTAssertTrue(line.hasPrefix("epoch 3/12") && line.contains("ETA 3s"), "width \(width): \(line)") }
+        }
+        XCTAssertFalse(Report.progress(progress, width: 80).contains("img/s"))
+        XCTAssertTrue(Report.progress(progress, width: 80).contains("run 1m20s"))
+        XCTAssertEqual(Report.progressLine(progress), "epoch 3/12  43% (412/938)  loss 0.0512  acc 98.40%  9,812 img/s  ETA 3s, run 1m20s")
+    }
+
+    func testNumbersAndQuoting() {
+        XCTAssertEqual(Report.shortNumber(5.60872e-08), "5.6e-08")
+        XCTAssertEqual(Report.shortNumber(0.01), "0.01")
+        XCTAssertEqual(Report.shortNumber(0.00192404), "0.0019")
+        XCTAssertEqual(Report.duration(7400), "2h03m")
+        XCTAssertEqual(Report.shellQuoted("configs/mnist.json"), "configs/mnist.json")
+        XCTAssertEqual(Report.shellQuoted("it's $HOME"), "'it'\"'\"'s $HOME'")
+        XCTAssertEqual(Report.shellQuoted(""), "''")
+    }
+}
