@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "bench", targets: ["bench"]),
         .executable(name: "idx2png", targets: ["idx2png"]),
         .executable(name: "report", targets: ["report"]),
+        .executable(name: "export", targets: ["export"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -50,6 +51,9 @@ let package = Package(
             name: "idx2png",
             dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
+            name: "export",
+            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
             name: "report",
             dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
@@ -58,7 +62,7 @@ let package = Package(
             path: "Tests/TestFixtures"),
         .testTarget(
             name: "ConvNetTests",
-            dependencies: ["ConvNet", "TestFixtures", "CZlib", "CPNG", "train", "infer", "idx2png", "report"],
+            dependencies: ["ConvNet", "TestFixtures", "CZlib", "CPNG", "train", "infer", "idx2png", "report", "export"],
             swiftSettings: optimized),
         .testTarget(
             name: "ConvNetFuzzTests",

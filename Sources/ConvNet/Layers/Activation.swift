@@ -8,6 +8,9 @@ public protocol ActivationFunction: Sendable {
     /// A short name with its settings, e.g. `"relu"`, `"leakyrelu 0.01"`.
     var summary: String { get }
 
+    /// The ONNX operator and its attributes, e.g. `("LeakyRelu", [.float("alpha", 0.01)])`.
+    var onnxOperator: (type: String, attributes: [ONNX.Attribute]) { get }
+
     /// `output[i] = f(input[i] + bias)` for `i < count`; `input` and `output` may be the same memory.
     func forward(_ input: UnsafePointer<Float>, adding bias: Float, into output: UnsafeMutablePointer<Float>, count: Int)
 
@@ -95,5 +98,17 @@ extension PlainActivationSpecification {
 
     public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
         ActivationLayer(Self.function)
+    }
+
+    public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
+        Self.function.exportONNX(to: &graph, input: input, index: layer.index)
+    }
+}
+
+extension ActivationFunction {
+    /// The function's ONNX node on `input`, for the layer at `index`.
+    func exportONNX(to graph: inout ONNXGraph, input: String, index: Int) -> String {
+        let (type, attributes) = onnxOperator
+        return graph.node(type, inputs: [input], output: "\(index)_\(type.lowercased())", attributes: attributes)
     }
 }

@@ -200,6 +200,16 @@ public final class BatchNorm: Layer {
 
         public func parameterCount(forInput shape: [Int]) -> Int? { 2 * shape[0] }
 
+        /// ONNX `BatchNormalization` in inference form: scale γ, bias β, the running mean and variance.
+        public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
+            let channels = inputShape[0]
+            let inputs = [input] + (try ["weight", "bias", "running_mean", "running_var"].map { (name: String) throws(ExportError) -> String in
+                graph.initializer("\(layer.index).\(name)", shape: [channels], values: try layer.floats(name))
+            })
+            return graph.node("BatchNormalization", inputs: inputs, output: "\(layer.index)_batchnorm",
+                              attributes: [.float("epsilon", epsilon), .float("momentum", 1 - momentum)])
+        }
+
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
             BatchNorm(channels: inputShape[0], momentum: momentum, epsilon: epsilon)
         }

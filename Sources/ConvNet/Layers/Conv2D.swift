@@ -408,6 +408,18 @@ extension Conv2D {
             return checkedProduct([filters, shape[0], kernel.height, kernel.width, output[1], output[2]]) ?? Int.max
         }
 
+        /// ONNX `Conv` (weights `[F, C, KH, KW]`, bias, strides, pads as begin and end of each axis).
+        public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
+            let weight = try layer.tensor("weight")
+            var inputs = [input, graph.initializer("\(layer.index).weight", shape: weight.shape, values: try layer.floats("weight"))]
+            if bias { inputs.append(graph.initializer("\(layer.index).bias", shape: [filters], values: try layer.floats("bias"))) }
+            let padding = paddingSize
+            return graph.node("Conv", inputs: inputs, output: "\(layer.index)_conv", attributes: [
+                .ints("kernel_shape", [kernel.height, kernel.width]), .ints("strides", [stride.height, stride.width]),
+                .ints("pads", [padding.height, padding.width, padding.height, padding.width]),
+            ])
+        }
+
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
             let padding = paddingSize
             return Conv2D(inputChannels: inputShape[0], filters: filters,

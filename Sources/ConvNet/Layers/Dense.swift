@@ -135,6 +135,13 @@ public final class Dense: Layer {
 
         public func multiplyAccumulates(forInput shape: [Int]) -> Int { checkedProduct([units, shape[0]]) ?? Int.max }
 
+        /// ONNX `Gemm`: y = x · Wᵀ + b (transB = 1, weights `[O, I]` as stored).
+        public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
+            let weight = graph.initializer("\(layer.index).weight", shape: [units, inputShape[0]], values: try layer.floats("weight"))
+            let bias = graph.initializer("\(layer.index).bias", shape: [units], values: try layer.floats("bias"))
+            return graph.node("Gemm", inputs: [input, weight, bias], output: "\(layer.index)_dense", attributes: [.int("transB", 1)])
+        }
+
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
             Dense(inputFeatures: inputShape[0], outputFeatures: units, random: &random)
         }

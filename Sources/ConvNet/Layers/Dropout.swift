@@ -105,6 +105,11 @@ public final class Dropout: Layer {
 
         public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] { shape }
 
+        /// Nothing: dropout is the identity at inference.
+        public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
+            input
+        }
+
         /// Draws the layer's stream from the model's generator (one draw, as the weights of
         /// the layers after it expect).
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {

@@ -38,5 +38,9 @@ public final class Flatten: Layer {
         public var summary: String { "flatten" }
         public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] { [Tensor.elementCount(shape)] }
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer { Flatten() }
+        /// ONNX `Flatten` (axis 1).
+        public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
+            graph.node("Flatten", inputs: [input], output: "\(layer.index)_flatten", attributes: [.int("axis", 1)])
+        }
     }
 }

@@ -76,5 +76,11 @@ public final class GlobalAvgPool: Layer {
         }
 
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer { GlobalAvgPool() }
+
+        /// ONNX `GlobalAveragePool` (to `[N, C, 1, 1]`) then `Flatten`.
+        public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
+            let pooled = graph.node("GlobalAveragePool", inputs: [input], output: "\(layer.index)_globalavgpool")
+            return graph.node("Flatten", inputs: [pooled], output: "\(layer.index)_flatten", attributes: [.int("axis", 1)])
+        }
     }
 }

@@ -26,6 +26,10 @@ public protocol LayerSpecification: Codable, Equatable, Sendable {
     /// Builds the layer for an input shape `outputShape` accepted, drawing initial weights
     /// (or its random stream) from `random`.
     func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer
+
+    /// Adds the layer's inference form to an ONNX graph, taking `input` (per image `inputShape`)
+    /// and its weights from `layer`, and returns the name of its output.
+    func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String
 }
 
 extension LayerSpecification {

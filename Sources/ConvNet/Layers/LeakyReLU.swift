@@ -12,6 +12,8 @@ public struct LeakyReLU: ActivationFunction {
 
     public var summary: String { "leakyrelu \(slope)" }
 
+    public var onnxOperator: (type: String, attributes: [ONNX.Attribute]) { ("LeakyRelu", [.float("alpha", slope)]) }
+
     public func forward(_ input: UnsafePointer<Float>, adding bias: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count {
             let x = input[i] + bias
@@ -52,6 +54,10 @@ public struct LeakyReLU: ActivationFunction {
 
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
             ActivationLayer(LeakyReLU(slope: slope))
+        }
+
+        public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
+            LeakyReLU(slope: slope).exportONNX(to: &graph, input: input, index: layer.index)
         }
     }
 }

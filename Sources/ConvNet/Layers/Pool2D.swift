@@ -121,4 +121,12 @@ extension PoolingSpecification {
     public func outputShape(forInput shape: [Int]) throws(ShapeError) -> [Int] {
         try window.outputShape(forInput: shape)
     }
+
+    /// ONNX `MaxPool` or `AveragePool` (no padding).
+    public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
+        let window = self.window
+        return graph.node(Self.typeName == "maxpool" ? "MaxPool" : "AveragePool", inputs: [input], output: "\(layer.index)_\(Self.typeName)",
+                          attributes: [.ints("kernel_shape", [window.size.height, window.size.width]),
+                                       .ints("strides", [window.stride.height, window.stride.width])])
+    }
 }

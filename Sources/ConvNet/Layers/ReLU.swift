@@ -7,6 +7,8 @@ public struct ReLU: ActivationFunction {
 
     public var summary: String { "relu" }
 
+    public var onnxOperator: (type: String, attributes: [ONNX.Attribute]) { ("Relu", []) }
+
     public func forward(_ input: UnsafePointer<Float>, adding bias: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count { output[i] = max(input[i] + bias, 0) }
     }

@@ -10,6 +10,8 @@ public struct Sigmoid: ActivationFunction {
 
     public var summary: String { "sigmoid" }
 
+    public var onnxOperator: (type: String, attributes: [ONNX.Attribute]) { ("Sigmoid", []) }
+
     public func forward(_ input: UnsafePointer<Float>, adding bias: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count {
             let x = input[i] + bias

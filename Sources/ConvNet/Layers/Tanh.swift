@@ -9,6 +9,8 @@ public struct Tanh: ActivationFunction {
 
     public var summary: String { "tanh" }
 
+    public var onnxOperator: (type: String, attributes: [ONNX.Attribute]) { ("Tanh", []) }
+
     public func forward(_ input: UnsafePointer<Float>, adding bias: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count { output[i] = tanhf(input[i] + bias) }
     }
