@@ -32,14 +32,20 @@ let package = Package(
         .systemLibrary(
             name: "CTurboJPEG", pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(
+            name: "CMPI", pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "MallocCounter"),
         .target(
             name: "ConvNet",
             dependencies: ["CBLAS", "CPNG", "CZlib", "CTurboJPEG"],
             swiftSettings: optimized),
+        .target(
+            name: "ConvNetMPI",
+            dependencies: ["ConvNet", "CMPI"]),
         .executableTarget(
             name: "train",
-            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ConvNet", "ConvNetMPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "infer",
             dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

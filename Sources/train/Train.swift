@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConvNet
+import ConvNetMPI
 import Foundation
 
 /// `swift run train configs/mnist.json`: trains a model, writes checkpoints, metrics and a report.
@@ -13,6 +14,9 @@ struct Train: ParsableCommand {
             best epoch), last.safetensors (to resume), epoch-NNNN.safetensors, metrics.csv, \
             confusion-last.csv, confusion-best.csv and report.html, where <dir> is the config's \
             checkpoint.directory (default checkpoints/<name>) or --output.
+
+            Data-parallel over MPI: mpirun -np P train CONFIG splits each batch over P processes \
+            (on one machine or several); rank 0 writes the files and the output.
             """,
         version: ConvNetVersion.string)
 
@@ -61,6 +65,15 @@ struct Train: ParsableCommand {
     @Flag(name: [.short, .long], help: "Print only the final summary.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("Under mpirun: seconds a process waits for the others before declaring the run stuck.", valueName: "seconds"))
+    var collectiveTimeout: Double = 300
+
+    @Option(help: ArgumentHelp("Under mpirun: size of the gradient buckets summed while backward runs, in KB.", valueName: "KB"))
+    var bucketKb: Int = 512
+
+    @Flag(help: "Under mpirun: sum the gradients only after backward, not overlapped with it (for measuring the overlap).")
+    var noOverlap = false
+
     /// The `--progress` values.
     enum ProgressMode: String, ExpressibleByArgument, CaseIterable {
         case bar, lines, none
@@ -82,17 +95,61 @@ struct Train: ParsableCommand {
         guard progressInterval > 0 && progressInterval.isFinite else {
             throw ValidationError("--progress-interval must be a positive number of seconds.")
         }
-    }
-
-    func run() throws {
-        do {
-            try execute()
-        } catch let error as ConvNetError {
-            Report.fail(error.description)
+        guard collectiveTimeout > 0 && collectiveTimeout.isFinite else {
+            throw ValidationError("--collective-timeout must be a positive number of seconds.")
+        }
+        guard bucketKb >= 1 && bucketKb <= 1 << 20 else {
+            throw ValidationError("--bucket-kb must be in 1...1048576.")
         }
     }
 
-    private func execute() throws {
+    func run() throws {
+        // Started by mpirun for several processes: one of a data-parallel run.
+        var group: MPIProcessGroup?
+        if MPIProcessGroup.isLaunchedForSeveralProcesses {
+            do { group = try MPIProcessGroup(timeout: collectiveTimeout) } catch { Report.fail(error.description) }
+        }
+        do {
+            try execute(processes: group)
+        } catch let error as ConvNetError {
+            guard let group else { Report.fail(error.description) }
+            if Self.isSharedByAllProcesses(error) {
+                // Every process is here: rank 0 prints the one line, then all end together
+                // (the others wait for it, or mpirun could stop rank 0 before it prints).
+                if group.rank == 0 { FileHandle.standardError.write(Data("error: \(error.description)\n".utf8)) }
+                _ = group.sum([0])
+                group.finalize()
+                Foundation.exit(1)
+            }
+            // Only this process may have met it: it says which rank and machine, and exiting
+            // non-zero makes mpirun end the others.
+            let origin = group.rank == 0 ? "" : " on rank \(group.rank) (\(group.hostName))"
+            FileHandle.standardError.write(Data("error\(origin): \(error.description)\n".utf8))
+            Foundation.exit(1)
+        } catch let code as ExitCode {
+            group?.finalize()
+            throw code
+        }
+        group?.finalize()
+    }
+
+    /// Whether every process of a data-parallel run meets `error` at the same point from the
+    /// same inputs, so rank 0's line says it all: once every process has read the config and
+    /// data, a model or batch-split problem, or divergence (the loss is summed over all). Files
+    /// that may be missing or different on one machine (the config itself, data, checkpoints),
+    /// and communication failures, are reported by the rank that meets them.
+    static func isSharedByAllProcesses(_ error: any ConvNetError) -> Bool {
+        guard let error = error as? TrainingError else { return false }
+        switch error {
+        case .configuration, .model, .diverged: return true
+        case .data, .checkpoint, .communication: return false
+        }
+    }
+
+    private func execute(processes group: MPIProcessGroup?) throws {
+        let processes: any ProcessGroup = group ?? SingleProcess()
+        // Only rank 0 prints; the other processes of a data-parallel run are silent.
+        let quiet = self.quiet || processes.rank != 0
         var overrides: [String: Any] = [:]
         if let epochs { overrides["training.epochs"] = epochs }
         if let batchSize { overrides["training.batchSize"] = batchSize }
@@ -102,12 +159,14 @@ struct Train: ParsableCommand {
         let settings = try Configuration.load(contentsOf: configPath, overrides: overrides)
 
         if summary {
+            guard processes.rank == 0 else { return }
             let plan = try ModelPlan(settings.model)
             print("Model of \(configPath):")
             print(plan.table)
             return
         }
         if let evaluate {
+            guard processes.rank == 0 else { return }
             try runEvaluation(checkpointPath: evaluate, settings: settings)
             return
         }
@@ -117,7 +176,9 @@ struct Train: ParsableCommand {
         let data = try TrainingData.load(settings, configurationFile: configPath)
         let directory = output ?? settings.checkpointDirectory
         let trainer = try Trainer(configuration: settings, data: data, checkpointDirectory: directory,
-                                  resume: resumed, configurationFile: configPath)
+                                  resume: resumed, configurationFile: configPath, processes: processes,
+                                  gradientBucketBytes: bucketKb << 10)
+        trainer.gradientSynchronizer?.overlap = !noOverlap
         if !quiet {
             print((try? ModelPlan(settings.model).table) ?? "")
         }
@@ -131,15 +192,20 @@ struct Train: ParsableCommand {
         let terminal = isatty(STDOUT_FILENO) == 1
         let mode = quiet ? .none : progress ?? (terminal ? .bar : .none)
         let printer = ProgressPrinter(name: settings.name, quiet: quiet, mode: mode, interval: progressInterval)
-        trainer.observer = printer
-        Interruption.install()
+        if processes.rank == 0 { trainer.observer = printer }
+        Interruption.install(notice: processes.size == 1 ? .singleProcess : processes.rank == 0 ? .dataParallel : .none)
         trainer.shouldStop = { Interruption.requested }
         let result = try trainer.run()
         printer.finishLine()
+        guard processes.rank == 0 else {
+            if result.interrupted { throw ExitCode(130) }
+            return
+        }
 
         if result.interrupted {
             print("Stopped at a step boundary; the full training state is in \(result.lastCheckpoint).")
-            print("Resume with: swift run train \(resumeArguments(checkpoint: result.lastCheckpoint))")
+            let command = processes.size > 1 ? "mpirun -np \(processes.size) \(Report.shellQuoted(CommandLine.arguments[0]))" : "swift run train"
+            print("Resume with: \(command) \(resumeArguments(checkpoint: result.lastCheckpoint))")
             throw ExitCode(130)
         }
         printSummary(result, classNames: data.classNames)

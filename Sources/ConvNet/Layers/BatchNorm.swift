@@ -17,6 +17,11 @@ import Foundation
 /// (from 0), `running_var` `[C]` (from 1) and `num_batches_tracked` (I64, shape `[]`): the names
 /// and dtypes PyTorch uses, so its `load_state_dict` takes the layer as it is. Sums are
 /// accumulated in Double. Workers split the channels.
+///
+/// Synchronised (PyTorch's `SyncBatchNorm`): when the forward context carries a process group
+/// (a data-parallel run with `training.syncBatchNorm`), n, Σx and Σ(x − μ)² are summed over
+/// all processes' shares of the batch before μ and σ² are formed, and Σdy and Σdy·x̂ likewise in
+/// backward, so every process normalises with the whole batch's statistics, as one process would.
 public final class BatchNorm: Layer {
     /// Channels (or features) C.
     public let channels: Int
@@ -45,10 +50,24 @@ public final class BatchNorm: Layer {
     /// The pass in progress, for the worker jobs.
     private var input: Tensor?, outputGradient: Tensor?, phase = Phase.inference
     private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
+    /// The processes whose batch statistics are combined (synchronised batch norm), for this pass.
+    private var statisticsGroup: (any ProcessGroup)?
+    /// Synchronised passes: per-channel sums `[C]` and, in `sums`' last place, this process's
+    /// value count, summed over the processes between the worker jobs (`[C + 1]` each; workers
+    /// write disjoint channels, so they are raw buffers rather than arrays).
+    private let sums: UnsafeMutableBufferPointer<Double>, secondSums: UnsafeMutableBufferPointer<Double>
+    /// Synchronised passes: the whole batch's value count n.
+    private var globalCount = 0.0
+    private var sumJob: (Int) -> Void = { _ in }, squaresJob: (Int) -> Void = { _ in }, normalizeJob: (Int) -> Void = { _ in }
+    private var gradientSumJob: (Int) -> Void = { _ in }, inputGradientJob: (Int) -> Void = { _ in }
 
     /// A batch norm over `channels` channels with γ = 1, β = 0 and fresh running estimates.
     public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
         precondition(channels > 0 && momentum > 0 && momentum <= 1 && epsilon > 0)
+        sums = .allocate(capacity: channels + 1)
+        sums.initialize(repeating: 0)
+        secondSums = .allocate(capacity: channels + 1)
+        secondSums.initialize(repeating: 0)
         self.channels = channels
         self.momentum = momentum
         self.epsilon = epsilon
@@ -61,6 +80,16 @@ public final class BatchNorm: Layer {
         batchesTracked = Buffer(name: "num_batches_tracked", integerShape: [])
         forwardJob = { [unowned(unsafe) self] worker in self.forwardShare(worker) }
         backwardJob = { [unowned(unsafe) self] worker in self.backwardShare(worker) }
+        sumJob = { [unowned(unsafe) self] worker in self.sumShare(worker) }
+        squaresJob = { [unowned(unsafe) self] worker in self.squaresShare(worker) }
+        normalizeJob = { [unowned(unsafe) self] worker in self.normalizeShare(worker) }
+        gradientSumJob = { [unowned(unsafe) self] worker in self.gradientSumShare(worker) }
+        inputGradientJob = { [unowned(unsafe) self] worker in self.inputGradientShare(worker) }
+    }
+
+    deinit {
+        sums.deallocate()
+        secondSums.deallocate()
     }
 
     public var summary: String { "batchnorm" }
@@ -77,7 +106,19 @@ public final class BatchNorm: Layer {
         output.reshape(to: input.shape)
         inverseDeviation.reshape(1, channels)
         channelMean.reshape(1, channels)
-        forEachWorker(forwardJob)
+        statisticsGroup = context.phase == .training ? context.statisticsGroup : nil
+        if let statisticsGroup {
+            // Σx over every process's share, then Σ(x − μ)² around the whole batch's mean.
+            forEachWorker(sumJob)
+            sums[channels] = Double(input.shape[0] * spatial)
+            statisticsGroup.allReduceSum(sums)
+            globalCount = sums[channels]
+            forEachWorker(squaresJob)
+            statisticsGroup.allReduceSum(UnsafeMutableBufferPointer(rebasing: secondSums[0..<channels]))
+            forEachWorker(normalizeJob)
+        } else {
+            forEachWorker(forwardJob)
+        }
         if phase == .training, case .int64(let count) = batchesTracked.storage { count.values[0] += 1 }
         return output
     }
@@ -87,7 +128,15 @@ public final class BatchNorm: Layer {
         precondition(outputGradient.shape == output.shape)
         inputGradient.reshape(to: output.shape)
         self.outputGradient = outputGradient
-        forEachWorker(backwardJob)
+        if let statisticsGroup {
+            // Σdy and Σdy·x̂ over every process's share (this share's go into dβ and dγ).
+            forEachWorker(gradientSumJob)
+            statisticsGroup.allReduceSum(UnsafeMutableBufferPointer(rebasing: sums[0..<channels]))
+            statisticsGroup.allReduceSum(UnsafeMutableBufferPointer(rebasing: secondSums[0..<channels]))
+            forEachWorker(inputGradientJob)
+        } else {
+            forEachWorker(backwardJob)
+        }
         return needsInputGradient ? inputGradient : nil
     }
 
@@ -100,33 +149,82 @@ public final class BatchNorm: Layer {
         guard let input, case .float32(let mean) = runningMean.storage, case .float32(let variance) = runningVariance.storage else { return }
         let (batch, spatial) = (input.shape[0], self.spatial)
         let count = Double(batch * spatial)
-        let (x, y, gamma, beta) = (input.data, output.data, weight.value.data, bias.value.data)
+        let x = input.data
         for channel in partition(channels, worker: worker, of: Parallelism.threads) {
             let channelMean: Float, inverse: Float
-            if phase == .training {
+            if phase == .training && count == 0 {
+                // An empty share of a batch (data-parallel): nothing to normalise or learn from.
+                (channelMean, inverse) = (0, 1)
+            } else if phase == .training {
                 var total = 0.0
                 for n in 0..<batch { total += Double(sum(x + (n * channels + channel) * spatial, count: spatial)) }
                 let average = Float(total / count)
                 var squares = 0.0
                 for n in 0..<batch { squares += Double(sumOfSquares(x + (n * channels + channel) * spatial, around: average, count: spatial)) }
-                let batchVariance = squares / count
                 channelMean = average
-                inverse = Float(1 / (batchVariance + Double(epsilon)).squareRoot())
-                let unbiased = batchVariance * count / max(count - 1, 1)
-                mean.data[channel] = (1 - momentum) * mean.data[channel] + momentum * average
-                variance.data[channel] = (1 - momentum) * variance.data[channel] + momentum * Float(unbiased)
+                inverse = updateStatistics(channel, mean: average, variance: squares / count, count: count)
             } else {
                 channelMean = mean.data[channel]
                 inverse = 1 / (variance.data[channel] + epsilon).squareRoot()
             }
-            self.channelMean.data[channel] = channelMean
-            inverseDeviation.data[channel] = inverse
-            // y = γ·(x − μ)·inverse + β = scale·x + shift
-            let scale = gamma[channel] * inverse, shift = beta[channel] - channelMean * scale
-            for n in 0..<batch {
-                let (source, target) = (x + (n * channels + channel) * spatial, y + (n * channels + channel) * spatial)
-                for s in 0..<spatial { target[s] = scale * source[s] + shift }
-            }
+            normalize(channel, mean: channelMean, inverse: inverse)
+        }
+    }
+
+    /// For a training pass with batch mean μ and (biased) variance σ² of `count` values: moves
+    /// the running estimates, and returns 1/√(σ² + ε).
+    private func updateStatistics(_ channel: Int, mean average: Float, variance batchVariance: Double, count: Double) -> Float {
+        guard case .float32(let mean) = runningMean.storage, case .float32(let variance) = runningVariance.storage else { return 1 }
+        let unbiased = batchVariance * count / max(count - 1, 1)
+        mean.data[channel] = (1 - momentum) * mean.data[channel] + momentum * average
+        variance.data[channel] = (1 - momentum) * variance.data[channel] + momentum * Float(unbiased)
+        return Float(1 / (batchVariance + Double(epsilon)).squareRoot())
+    }
+
+    /// y = γ·(x − μ)·inverse + β = scale·x + shift over one channel, keeping μ and inverse for backward.
+    private func normalize(_ channel: Int, mean channelMean: Float, inverse: Float) {
+        guard let input else { return }
+        let (batch, spatial) = (input.shape[0], self.spatial)
+        let (x, y) = (input.data, output.data)
+        self.channelMean.data[channel] = channelMean
+        inverseDeviation.data[channel] = inverse
+        let scale = weight.value.data[channel] * inverse, shift = bias.value.data[channel] - channelMean * scale
+        for n in 0..<batch {
+            let (source, target) = (x + (n * channels + channel) * spatial, y + (n * channels + channel) * spatial)
+            for s in 0..<spatial { target[s] = scale * source[s] + shift }
+        }
+    }
+
+    /// Synchronised forward, first job: this share's Σx per channel into `sums`.
+    private func sumShare(_ worker: Int) {
+        guard let input else { return }
+        let (batch, spatial) = (input.shape[0], self.spatial)
+        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
+            var total = 0.0
+            for n in 0..<batch { total += Double(sum(input.data + (n * channels + channel) * spatial, count: spatial)) }
+            sums[channel] = total
+        }
+    }
+
+    /// Synchronised forward, second job: this share's Σ(x − μ)² around the whole batch's μ into `secondSums`.
+    private func squaresShare(_ worker: Int) {
+        guard let input else { return }
+        let (batch, spatial) = (input.shape[0], self.spatial)
+        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
+            let average = Float(sums[channel] / max(globalCount, 1))
+            var squares = 0.0
+            for n in 0..<batch { squares += Double(sumOfSquares(input.data + (n * channels + channel) * spatial, around: average, count: spatial)) }
+            secondSums[channel] = squares
+        }
+    }
+
+    /// Synchronised forward, last job: the whole batch's μ and σ², then normalise this share.
+    private func normalizeShare(_ worker: Int) {
+        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
+            let count = max(globalCount, 1)
+            let average = Float(sums[channel] / count)
+            let inverse = updateStatistics(channel, mean: average, variance: secondSums[channel] / count, count: count)
+            normalize(channel, mean: average, inverse: inverse)
         }
     }
 
@@ -136,8 +234,8 @@ public final class BatchNorm: Layer {
         guard let input, let outputGradient else { return }
         let (batch, spatial) = (input.shape[0], self.spatial)
         let count = Float(batch * spatial)
-        let (x, dy, dx) = (input.data, outputGradient.data, inputGradient.data)
-        let (gamma, dGamma, dBeta) = (weight.value.data, weight.gradient.data, bias.gradient.data)
+        let (x, dy) = (input.data, outputGradient.data)
+        let (dGamma, dBeta) = (weight.gradient.data, bias.gradient.data)
         for channel in partition(channels, worker: worker, of: Parallelism.threads) {
             let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
             var sumGradient = 0.0, sumGradientInput = 0.0
@@ -149,17 +247,56 @@ public final class BatchNorm: Layer {
             let sumGradientNormal = Float((sumGradientInput - Double(channelMean) * sumGradient) * Double(inverse))
             dBeta[channel] += Float(sumGradient)
             dGamma[channel] += sumGradientNormal
-            let scale = gamma[channel] * inverse
-            // Training: dx = scale·dy − scale·mean(dy) − scale·inverse·mean(dy·x̂)·(x − μ) = a·dy + b·x + c.
-            let (meanGradient, meanGradientNormal) = (Float(sumGradient) / count, sumGradientNormal / count)
-            let a = scale
-            let b = phase == .training ? -scale * inverse * meanGradientNormal : 0
-            let c = phase == .training ? -scale * meanGradient - b * channelMean : 0
+            inputGradient(channel, meanGradient: Float(sumGradient) / count, meanGradientNormal: sumGradientNormal / count)
+        }
+    }
+
+    /// dx over one channel from mean(dy) and mean(dy·x̂) (the whole batch's):
+    /// training dx = scale·dy − scale·mean(dy) − scale·inverse·mean(dy·x̂)·(x − μ) = a·dy + b·x + c
+    /// with scale = γ·inverse; inference dx = scale·dy.
+    private func inputGradient(_ channel: Int, meanGradient: Float, meanGradientNormal: Float) {
+        guard let input, let outputGradient else { return }
+        let (batch, spatial) = (input.shape[0], self.spatial)
+        let (x, dy, dx) = (input.data, outputGradient.data, inputGradient.data)
+        let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
+        let scale = weight.value.data[channel] * inverse
+        let a = scale
+        let b = phase == .training ? -scale * inverse * meanGradientNormal : 0
+        let c = phase == .training ? -scale * meanGradient - b * channelMean : 0
+        for n in 0..<batch {
+            let offset = (n * channels + channel) * spatial
+            let (gradient, source, target) = (dy + offset, x + offset, dx + offset)
+            for s in 0..<spatial { target[s] = a * gradient[s] + b * source[s] + c }
+        }
+    }
+
+    /// Synchronised backward, first job: this share's Σdy and Σdy·x̂ per channel into `sums` and
+    /// `secondSums`, and into dβ and dγ (the gradient all-reduce adds the other shares' there).
+    private func gradientSumShare(_ worker: Int) {
+        guard let input, let outputGradient else { return }
+        let (batch, spatial) = (input.shape[0], self.spatial)
+        let (x, dy) = (input.data, outputGradient.data)
+        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
+            let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
+            var sumGradient = 0.0, sumGradientInput = 0.0
             for n in 0..<batch {
                 let offset = (n * channels + channel) * spatial
-                let (gradient, source, target) = (dy + offset, x + offset, dx + offset)
-                for s in 0..<spatial { target[s] = a * gradient[s] + b * source[s] + c }
+                sumGradient += Double(sum(dy + offset, count: spatial))
+                sumGradientInput += Double(dot(dy + offset, x + offset, count: spatial))
             }
+            let sumGradientNormal = (sumGradientInput - Double(channelMean) * sumGradient) * Double(inverse)
+            bias.gradient.data[channel] += Float(sumGradient)
+            weight.gradient.data[channel] += Float(sumGradientNormal)
+            sums[channel] = sumGradient
+            secondSums[channel] = sumGradientNormal
+        }
+    }
+
+    /// Synchronised backward, second job: dx of this share from the whole batch's means.
+    private func inputGradientShare(_ worker: Int) {
+        let count = max(globalCount, 1)
+        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
+            inputGradient(channel, meanGradient: Float(sums[channel] / count), meanGradientNormal: Float(secondSums[channel] / count))
         }
     }
 

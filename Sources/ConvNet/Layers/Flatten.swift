@@ -16,7 +16,7 @@ public final class Flatten: Layer {
 
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         inputShape = input.shape
-        output.reshape(input.shape[0], input.count / max(input.shape[0], 1))
+        output.reshape(input.shape[0], input.shape.dropFirst().reduce(1, *))  // [0, C·H·W] for an empty batch too
         output.data.update(from: input.data, count: input.count)
         return output
     }

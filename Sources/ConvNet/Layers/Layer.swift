@@ -19,12 +19,16 @@ public struct ForwardContext: Sendable {
     public var randomKey: UInt64
     /// The position in the whole batch of the first image of the tensor passed forward.
     public var firstImage: Int
+    /// In a data-parallel run with synchronised batch norm, the processes whose shares of the
+    /// batch make up the whole batch: batch norm sums its statistics over them. Nil otherwise.
+    public var statisticsGroup: (any ProcessGroup)?
 
-    /// A context for `phase` with the given random key and first image.
-    public init(phase: Phase, randomKey: UInt64 = 0, firstImage: Int = 0) {
+    /// A context for `phase` with the given random key, first image and statistics group.
+    public init(phase: Phase, randomKey: UInt64 = 0, firstImage: Int = 0, statisticsGroup: (any ProcessGroup)? = nil) {
         self.phase = phase
         self.randomKey = randomKey
         self.firstImage = firstImage
+        self.statisticsGroup = statisticsGroup
     }
 
     /// Inference: no random draws, running statistics.

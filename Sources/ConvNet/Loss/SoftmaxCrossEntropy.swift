@@ -14,6 +14,8 @@ public final class SoftmaxCrossEntropy {
     /// ∂loss/∂logits `[N, K]`.
     private let logitGradient = Tensor(shape: [0])
     private var labels: [Int32] = []
+    /// Each image's loss in the last forward pass, `[N]` (the first N entries).
+    public private(set) var imageLosses: [Float] = []
     /// ε in [0, 1).
     public let labelSmoothing: Float
 
@@ -30,7 +32,10 @@ public final class SoftmaxCrossEntropy {
         precondition(logits.shape.count == 2 && logits.shape[0] == labels.count,
                      "logits \(logits.shape) do not match \(labels.count) labels")
         let (batch, classes) = (logits.shape[0], logits.shape[1])
-        if self.labels.count < batch { self.labels = [Int32](repeating: 0, count: batch) }
+        if self.labels.count < batch {
+            self.labels = [Int32](repeating: 0, count: batch)
+            imageLosses = [Float](repeating: 0, count: batch)
+        }
         SoftmaxCrossEntropy.softmax(logits, into: probabilities)
         var total: Double = 0
         for n in 0..<batch {
@@ -43,13 +48,16 @@ public final class SoftmaxCrossEntropy {
             for k in 1..<classes { maximum = max(maximum, z[k]) }
             var sum: Float = 0
             for k in 0..<classes { sum += exp(z[k] - maximum) }
+            let imageLoss: Float
             if labelSmoothing == 0 {
-                total += Double(log(sum) + maximum - z[label])
+                imageLoss = log(sum) + maximum - z[label]
             } else {
                 var logitSum: Float = 0
                 for k in 0..<classes { logitSum += z[k] }
-                total += Double(log(sum) + maximum - (1 - labelSmoothing) * z[label] - labelSmoothing / Float(classes) * logitSum)
+                imageLoss = log(sum) + maximum - (1 - labelSmoothing) * z[label] - labelSmoothing / Float(classes) * logitSum
             }
+            imageLosses[n] = imageLoss
+            total += Double(imageLoss)
         }
         return Float(total / Double(max(batch, 1)))
     }
@@ -79,11 +87,13 @@ public final class SoftmaxCrossEntropy {
         labels.withUnsafeBufferPointer { forward(logits: logits, labels: $0) }
     }
 
-    /// ∂loss/∂logits `[N, K]` = (p − onehot) / N for the last forward pass.
-    public func backward() -> Tensor {
+    /// ∂loss/∂logits `[N, K]` = (p − onehot) / N for the last forward pass. A process of a
+    /// data-parallel run holds a share of the batch: `meanOver` is then the whole batch's size
+    /// B, giving (p − onehot) / B, so the gradients summed over the processes are the batch mean's.
+    public func backward(meanOver total: Int? = nil) -> Tensor {
         let (batch, classes) = (probabilities.shape[0], probabilities.shape[1])
         logitGradient.reshape(to: probabilities.shape)
-        let scale = 1 / Float(batch)
+        let scale = 1 / Float(max(total ?? batch, 1))
         let p = probabilities.data, gradient = logitGradient.data
         let spread = labelSmoothing / Float(classes) * scale
         for i in 0..<probabilities.count { gradient[i] = p[i] * scale - spread }

@@ -86,12 +86,15 @@ public final class Sequential {
 
     /// Back-propagates ∂loss/∂logits `[N, K]`, adding every parameter's gradient. No layer
     /// before the first trainable one runs, and that one computes no input gradient.
-    public func backward(_ outputGradient: Tensor) {
+    /// `layerFinished(i)` is called once layer i's gradients are complete (a data-parallel run
+    /// starts summing them over the processes there, while backward goes on).
+    public func backward(_ outputGradient: Tensor, layerFinished: ((Int) -> Void)? = nil) {
         var gradient = outputGradient
         for index in stride(from: layers.count - 1, through: firstTrainableLayer, by: -1) where runsLayer[index] {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             let inputGradient = layers[index].backward(gradient, needsInputGradient: index > firstTrainableLayer)
             if let profile { profile.backwardSeconds[index] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+            layerFinished?(index)
             guard let inputGradient else { break }
             gradient = inputGradient
         }

@@ -9,6 +9,7 @@ public enum Report {
         if plan.validationCount > 0 { text += " / \(grouped(plan.validationCount)) validation" }
         text += " / \(grouped(plan.testCount)) test images, \(grouped(plan.parameterCount)) parameters, "
         text += "batch \(plan.batchSize), \(grouped(plan.stepsPerEpoch)) steps per epoch, \(plan.threads) thread\(plan.threads == 1 ? "" : "s")"
+        if plan.processes > 1 { text += " × \(plan.processes) processes (\(plan.batchSize / plan.processes) images each per step)" }
         if plan.startEpoch > 0 || plan.startStep > 0 {
             text += "\nResuming at epoch \(plan.startEpoch + 1), step \(plan.startStep) of \(plan.epochs) epochs"
         }
@@ -26,6 +27,9 @@ public enum Report {
         }
         text += String(format: "  test loss %.4f acc %@  %.1f s  %@ img/s  lr %@", m.test.loss, percent(m.test.accuracy),
                        m.seconds, grouped(Int(m.imagesPerSecond.rounded())), shortNumber(m.learningRate))
+        if let communication = m.communication {
+            text += String(format: "  all-reduce %@/step, %.1f ms wait", bytes(communication.bytesPerStep), communication.waitSecondsPerStep * 1000)
+        }
         return text
     }
 
@@ -97,6 +101,16 @@ public enum Report {
 
     /// `98.76%`.
     public static func percent(_ fraction: Double) -> String { String(format: "%.2f%%", fraction * 100) }
+
+    /// `1.7 MB`, `640 KB`, `96 B` (decimal units).
+    public static func bytes(_ count: Int) -> String {
+        switch count {
+        case ..<1000: return "\(count) B"
+        case ..<1_000_000: return String(format: "%.0f KB", Double(count) / 1e3)
+        case ..<1_000_000_000: return String(format: "%.1f MB", Double(count) / 1e6)
+        default: return String(format: "%.2f GB", Double(count) / 1e9)
+        }
+    }
 
     /// `60,000`.
     public static func grouped(_ value: Int) -> String {

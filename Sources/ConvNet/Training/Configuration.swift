@@ -240,6 +240,9 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     public var earlyStopping: EarlyStopping?
     /// Label smoothing ε of the training loss, in [0, 1) (default 0; evaluation reports plain cross-entropy).
     public var labelSmoothing: Double
+    /// In a data-parallel run, batch norm normalises with the whole batch's statistics, summed
+    /// over the processes (PyTorch's `SyncBatchNorm`), rather than each process's share's (default false).
+    public var syncBatchNorm: Bool
 
     /// `{"patience": N}`: stop after N epochs without a better validation (or test) accuracy.
     public struct EarlyStopping: Codable, Equatable, Sendable {
@@ -264,12 +267,12 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
     }
 
     private enum Keys: String, CodingKey {
-        case epochs, batchSize, seed, threads, optimizer, schedule, augmentation, earlyStopping, labelSmoothing
+        case epochs, batchSize, seed, threads, optimizer, schedule, augmentation, earlyStopping, labelSmoothing, syncBatchNorm
     }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(allowed: ["epochs", "batchSize", "seed", "threads", "optimizer", "schedule", "augmentation",
-                                                "earlyStopping", "labelSmoothing"])
+                                                "earlyStopping", "labelSmoothing", "syncBatchNorm"])
         let container = try decoder.container(keyedBy: Keys.self)
         epochs = try container.decode(.epochs, mustBe: "in 1...100000") { (value: Int) in value >= 1 && value <= 100_000 }
         batchSize = try container.decode(.batchSize, mustBe: "in 1...65536") { (value: Int) in value >= 1 && value <= 65_536 }
@@ -280,6 +283,7 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         augmentation = try container.decodeIfPresent(Augmentation.self, forKey: .augmentation)
         earlyStopping = try container.decodeIfPresent(EarlyStopping.self, forKey: .earlyStopping)
         labelSmoothing = try container.decode(.labelSmoothing, default: 0, mustBe: "in [0, 1)") { (value: Double) in value >= 0 && value < 1 }
+        syncBatchNorm = try container.decode(.syncBatchNorm, default: false, mustBe: "true or false") { (_: Bool) in true }
     }
 }
 

@@ -48,36 +48,54 @@ public final class Evaluator {
 
     /// Evaluates `model` on every image of `dataset`, keeping the `mistakes` most confidently
     /// wrong predictions.
-    public func evaluate(_ model: Sequential, on dataset: Dataset, mistakes wanted: Int = 0) -> EvaluationResult {
-        var mistakes: [EvaluationResult.Mistake] = []
-        let classes = model.outputCount
-        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
-        var lossSum = 0.0, correct = 0
-        var start = 0
-        while start < dataset.count {
-            let end = min(start + batchSize, dataset.count)
+    ///
+    /// In a data-parallel run (`processes` of more than one) each process evaluates its
+    /// contiguous share of the images; each image's loss, predicted class and probability are
+    /// then summed over the processes into one table (zeros elsewhere), and every process derives
+    /// the same result from it, in image order, exactly as one process would.
+    public func evaluate(_ model: Sequential, on dataset: Dataset, mistakes wanted: Int = 0,
+                         processes: any ProcessGroup = SingleProcess()) -> EvaluationResult {
+        let count = dataset.count, classes = model.outputCount
+        // Per image: loss, predicted class, its probability.
+        var records = [Double](repeating: 0, count: 3 * count)
+        let share = processes.share(of: count)
+        var start = share.lowerBound
+        while start < share.upperBound {
+            let end = min(start + batchSize, share.upperBound)
             loader.load(dataset, range: start..<end)
             let logits = model.forward(loader.images, phase: .inference)
-            lossSum += Double(loss.forward(logits: logits, labels: loader.labels)) * Double(end - start)
+            loss.forward(logits: logits, labels: loader.labels)
             let probabilities = loss.probabilities.data
             for slot in 0..<(end - start) {
                 let predicted = predictedClass(probabilities + slot * classes, classes: classes)
-                let truth = Int(loader.labels[slot])
-                confusion[truth][predicted] += 1
-                if predicted == truth {
-                    correct += 1
-                } else if wanted > 0 {
-                    let probability = Double(probabilities[slot * classes + predicted])
-                    if mistakes.count < wanted || probability > mistakes[mistakes.count - 1].probability {
-                        let mistake = EvaluationResult.Mistake(index: start + slot, truth: truth, predicted: predicted, probability: probability)
-                        mistakes.insert(mistake, at: mistakes.firstIndex { $0.probability < probability } ?? mistakes.count)
-                        if mistakes.count > wanted { mistakes.removeLast() }
-                    }
-                }
+                let image = start + slot
+                records[3 * image] = Double(loss.imageLosses[slot])
+                records[3 * image + 1] = Double(predicted)
+                records[3 * image + 2] = Double(probabilities[slot * classes + predicted])
             }
             start = end
         }
-        return EvaluationResult(loss: dataset.count == 0 ? 0 : lossSum / Double(dataset.count),
-                                correct: correct, count: dataset.count, confusion: confusion, mistakes: mistakes)
+        if processes.size > 1 { records.withUnsafeMutableBufferPointer { processes.allReduceSum($0) } }
+
+        var mistakes: [EvaluationResult.Mistake] = []
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+        var lossSum = 0.0, correct = 0
+        for image in 0..<count {
+            let predicted = Int(records[3 * image + 1]), truth = Int(dataset.labels[image])
+            lossSum += records[3 * image]
+            confusion[truth][predicted] += 1
+            if predicted == truth {
+                correct += 1
+            } else if wanted > 0 {
+                let probability = records[3 * image + 2]
+                if mistakes.count < wanted || probability > mistakes[mistakes.count - 1].probability {
+                    let mistake = EvaluationResult.Mistake(index: image, truth: truth, predicted: predicted, probability: probability)
+                    mistakes.insert(mistake, at: mistakes.firstIndex { $0.probability < probability } ?? mistakes.count)
+                    if mistakes.count > wanted { mistakes.removeLast() }
+                }
+            }
+        }
+        return EvaluationResult(loss: count == 0 ? 0 : lossSum / Double(count),
+                                correct: correct, count: count, confusion: confusion, mistakes: mistakes)
     }
 }

@@ -6,19 +6,38 @@ import Musl
 import Darwin
 #endif
 
-/// SIGINT and SIGTERM handling for training: the first signal asks the run to stop
-/// at the next step boundary (after saving); a second one exits at once.
+/// SIGINT, SIGTERM and SIGUSR1 handling for training: the first signal asks the run to stop
+/// at the next step boundary (after saving); a second one exits at once. (`mpirun` passes
+/// SIGUSR1 on to every process as it is, while it answers Ctrl-C with SIGTERM and, a moment
+/// later, SIGKILL: SIGUSR1 to `mpirun` stops a data-parallel run with no deadline.)
 public enum Interruption {
-    /// Installs the handlers; the first signal prints a one-line notice to stderr.
-    public static func install() {
-        signal(SIGINT, handleSignal)
-        signal(SIGTERM, handleSignal)
+    /// What the first signal prints on stderr.
+    public enum Notice: Sendable {
+        /// "Stopping after this step and saving a checkpoint…".
+        case singleProcess
+        /// The same for a data-parallel run, where `mpirun` sends SIGTERM to every process both
+        /// for Ctrl-C and when another process has failed (it then kills them a moment later).
+        case dataParallel
+        /// Nothing (the other processes of a data-parallel run: rank 0 speaks for them).
+        case none
     }
 
-    /// True once a SIGINT or SIGTERM has arrived.
+    /// Installs the handlers; the first signal prints `notice` as one line on stderr.
+    public static func install(notice: Notice = .singleProcess) {
+        switch notice {
+        case .singleProcess: announceSignals = 1
+        case .dataParallel: announceSignals = 2
+        case .none: announceSignals = 0
+        }
+        signal(SIGINT, handleSignal)
+        signal(SIGTERM, handleSignal)
+        signal(SIGUSR1, handleSignal)
+    }
+
+    /// True once a SIGINT, SIGTERM or SIGUSR1 has arrived.
     public static var requested: Bool { interruptSignals > 0 }
 
-    /// The first signal received (SIGINT or SIGTERM), 0 if none.
+    /// The first signal received (SIGINT, SIGTERM or SIGUSR1), 0 if none.
     public static var signalNumber: Int32 { firstSignal }
 }
 
@@ -27,15 +46,21 @@ public enum Interruption {
 nonisolated(unsafe) private var interruptSignals: sig_atomic_t = 0
 /// The first signal's number, written by the handler before `interruptSignals` is set.
 nonisolated(unsafe) private var firstSignal: Int32 = 0
+/// 0: the handler prints nothing; 1: the single-process notices; 2: the data-parallel ones.
+/// Written before the handler is installed.
+nonisolated(unsafe) private var announceSignals: sig_atomic_t = 1
 
 private func handleSignal(_ number: Int32) {
     if interruptSignals > 0 {
-        writeToStandardError("\nInterrupted again: exiting now without saving.\n")
+        if announceSignals != 0 { writeToStandardError("\nInterrupted again: exiting now without saving.\n") }
         _exit(130)
     }
     interruptSignals = 1
     firstSignal = number
-    writeToStandardError("\nStopping after this step and saving a checkpoint (Ctrl-C again to quit at once)...\n")
+    if announceSignals == 1 || (announceSignals == 2 && number == SIGUSR1) { writeToStandardError("\nStopping after this step and saving a checkpoint (Ctrl-C again to quit at once)...\n") }
+    if announceSignals == 2 && number != SIGUSR1 {
+        writeToStandardError("\nmpirun is ending the job (Ctrl-C, or a process failed): stopping after this step and saving a checkpoint...\n")
+    }
 }
 
 /// write(2) of a static string: async-signal-safe, no allocation.

@@ -18,6 +18,8 @@ public struct EpochMetrics: Sendable {
     public var seconds: Double
     /// Training images per second.
     public var imagesPerSecond: Double
+    /// In a data-parallel run, the gradient all-reduce's traffic and waiting over the epoch.
+    public var communication: CommunicationStatistics?
 
     /// An epoch's results from their parts.
     public init(epoch: Int, learningRate: Double, trainLoss: Double, trainAccuracy: Double, validation: EvaluationResult?,
@@ -25,6 +27,17 @@ public struct EpochMetrics: Sendable {
         self.epoch = epoch; self.learningRate = learningRate; self.trainLoss = trainLoss; self.trainAccuracy = trainAccuracy
         self.validation = validation; self.test = test; self.seconds = seconds; self.imagesPerSecond = imagesPerSecond
     }
+}
+
+/// What a data-parallel epoch's gradient all-reduce cost, per step.
+public struct CommunicationStatistics: Sendable {
+    /// Processes P.
+    public var processes: Int
+    /// Bytes each process contributes to the sums per step (the gradient arena and a few scalars).
+    public var bytesPerStep: Int
+    /// Seconds per step spent waiting for the sums after backward: the communication that
+    /// overlapping with backward did not hide.
+    public var waitSecondsPerStep: Double
 }
 
 /// Where an epoch is, reported after every step.
@@ -59,6 +72,8 @@ public struct TrainingPlan: Sendable {
     public var threads: Int
     /// Where checkpoints go.
     public var checkpointDirectory: String
+    /// Processes of a data-parallel run (1 otherwise); each takes batchSize / processes images a step.
+    public var processes: Int = 1
 }
 
 /// How a run ended.
@@ -98,6 +113,15 @@ extension TrainingObserver {
 /// Each step is forward, loss, zero gradients, backward, update. The order of the
 /// training images in epoch e is a permutation drawn from a generator seeded with
 /// (seed, e), so a run resumed at any step sees exactly the images it would have.
+///
+/// Data-parallel (`processes` of P > 1, e.g. under `mpirun`): every process holds the whole
+/// model and takes its contiguous share of each batch of that same permutation (B / P images);
+/// its loss gradient is scaled by 1/B and the gradients are summed over the processes while
+/// backward runs (`GradientSynchronizer`), so every process applies the same update, that of
+/// the whole batch. Evaluation is split across the processes and combined. Rank 0 alone writes
+/// checkpoints, metrics and the report. Batch norm uses each process's share's statistics
+/// (running estimates averaged over the processes before evaluating and saving) unless
+/// `training.syncBatchNorm`.
 public final class Trainer {
     /// The config being run (after overrides).
     public let configuration: Configuration
@@ -114,6 +138,10 @@ public final class Trainer {
     public var shouldStop: () -> Bool = { false }
     /// Progress receiver.
     public weak var observer: (any TrainingObserver)?
+    /// The processes of a data-parallel run (one process otherwise).
+    public let processes: any ProcessGroup
+    /// Sums the gradients over the processes during backward; nil for one process.
+    public let gradientSynchronizer: GradientSynchronizer?
 
     private let normalization: Normalization
     private let loss: SoftmaxCrossEntropy
@@ -132,12 +160,22 @@ public final class Trainer {
 
     /// Prepares a run of `configuration` on `data`, writing to `checkpointDirectory`,
     /// continuing from `resume` (a training checkpoint of the same architecture) if given.
+    /// `processes` are the processes of a data-parallel run (one by default): `training.batchSize`
+    /// must be a multiple of their number; their gradients are summed in buckets of about
+    /// `gradientBucketBytes`.
     public init(configuration: Configuration, data: TrainingData, checkpointDirectory: String,
-                resume: (checkpoint: Checkpoint, path: String)? = nil, configurationFile: String = "config") throws(TrainingError) {
+                resume: (checkpoint: Checkpoint, path: String)? = nil, configurationFile: String = "config",
+                processes: any ProcessGroup = SingleProcess(), gradientBucketBytes: Int = 512 << 10) throws(TrainingError) {
         self.configuration = configuration
         self.data = data
         self.checkpointDirectory = checkpointDirectory
+        self.processes = processes
         let training = configuration.training
+        guard training.batchSize % processes.size == 0 else {
+            let lower = training.batchSize / processes.size * processes.size
+            throw .configuration(ConfigError(file: configurationFile,
+                "training.batchSize \(training.batchSize) does not split evenly over \(processes.size) processes; give a multiple of \(processes.size), e.g. --batch-size \(max(lower, processes.size)) or \(lower + processes.size)"))
+        }
         BLAS.threads = training.threads
         Parallelism.threads = training.threads
         do {
@@ -150,6 +188,7 @@ public final class Trainer {
                 "the model ends with \(model.outputCount) outputs but the data has \(data.classNames.count) classes; make the last dense layer's units \(data.classNames.count)"))
         }
         optimizer = training.optimizer.makeOptimizer(for: model.arena)
+        gradientSynchronizer = processes.size > 1 ? GradientSynchronizer(model: model, processes: processes, bucketBytes: gradientBucketBytes) : nil
         loss = SoftmaxCrossEntropy(labelSmoothing: Float(training.labelSmoothing))
         if let stored = resume?.checkpoint.normalization {
             normalization = stored  // what the run so far used, even if the data changed
@@ -159,8 +198,10 @@ public final class Trainer {
         loader = BatchLoader(normalization: normalization)
         evaluator = Evaluator(normalization: normalization, batchSize: max(training.batchSize, 256))
         if let (checkpoint, path) = resume { try restore(checkpoint, path: path) }
-        do { try prepareWritableDirectory(checkpointDirectory) } catch { throw .checkpoint(error) }
-        if resume != nil { loadEarlierMetrics() }
+        if writesFiles {
+            do { try prepareWritableDirectory(checkpointDirectory) } catch { throw .checkpoint(error) }
+            if resume != nil { loadEarlierMetrics() }
+        }
     }
 
     /// What `initialize(from:path:)` did, tensor by tensor.
@@ -241,7 +282,8 @@ public final class Trainer {
             startEpoch: epoch, startStep: step, epochs: totalEpochs, stepsPerEpoch: stepsPerEpoch,
             batchSize: batchSize, trainCount: trainCount, validationCount: data.validation?.count ?? 0,
             testCount: data.test.count, parameterCount: model.parameters.reduce(0) { $0 + $1.value.count },
-            threads: training.threads, checkpointDirectory: checkpointDirectory))
+            threads: training.threads, checkpointDirectory: checkpointDirectory, processes: processes.size))
+        if processes.size > 1 { try checkProcessesAgree() }
         var finished: [EpochMetrics] = []
         var learningRate = training.optimizer.learningRate
         while epoch < totalEpochs && !(step == 0 && patienceRunOut) {
@@ -252,9 +294,10 @@ public final class Trainer {
                     base: training.optimizer.learningRate, epoch: epoch, stepInEpoch: step,
                     stepsPerEpoch: stepsPerEpoch, totalEpochs: totalEpochs)
                 let start = step * batchSize, end = min(start + batchSize, trainCount)
-                let (batchLoss, batchCorrect) = order.withUnsafeBufferPointer {
-                    trainStep(on: UnsafeBufferPointer(rebasing: $0[start..<end]), learningRate: learningRate, epoch: epoch, step: step)
+                let (batchLoss, batchCorrect, stopRequested) = order.withUnsafeBufferPointer {
+                    step(on: UnsafeBufferPointer(rebasing: $0[start..<end]), learningRate: learningRate, epoch: epoch, step: step)
                 }
+                if let failure = processes.failure { throw .communication(failure) }
                 guard batchLoss.isFinite && batchLoss < Trainer.divergedLoss else {
                     throw .diverged(epoch: epoch + 1, step: step + 1, learningRate: learningRate, loss: batchLoss)
                 }
@@ -274,8 +317,9 @@ public final class Trainer {
                     progress.runSecondsRemaining = epochRemaining + evaluationSeconds * (later + 1) + later * Double(trainCount) / max(rate, 1e-9)
                     observer.batchDidFinish(progress)
                 }
-                if step < stepsPerEpoch && shouldStop() {
+                if step < stepsPerEpoch && stopRequested {
                     epochSeconds = elapsed
+                    try averageBatchStatistics()
                     let path = try saveTrainingState()
                     try writeReport(status: "interrupted", lastTest: nil)
                     return TrainingResult(epochs: finished, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
@@ -284,13 +328,21 @@ public final class Trainer {
             }
             let seconds = epochSeconds + clock.seconds
             let evaluationClock = Stopwatch()
-            let validation = data.validation.map { evaluator.evaluate(model, on: $0) }
-            let test = evaluator.evaluate(model, on: data.test, mistakes: RunReport.mistakeCount)
+            try averageBatchStatistics()
+            let validation = data.validation.map { evaluator.evaluate(model, on: $0, processes: processes) }
+            let test = evaluator.evaluate(model, on: data.test, mistakes: RunReport.mistakeCount, processes: processes)
+            if let failure = processes.failure { throw .communication(failure) }
             evaluationSeconds = evaluationClock.seconds
-            let metrics = EpochMetrics(epoch: epoch + 1, learningRate: learningRate,
+            var metrics = EpochMetrics(epoch: epoch + 1, learningRate: learningRate,
                                        trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: Double(correct) / Double(max(seen, 1)),
                                        validation: validation, test: test, seconds: seconds,
                                        imagesPerSecond: Double(seen) / max(seconds, 1e-9))
+            if let synchronizer = gradientSynchronizer, synchronizer.steps > 0 {
+                metrics.communication = CommunicationStatistics(
+                    processes: processes.size, bytesPerStep: synchronizer.bytes / synchronizer.steps,
+                    waitSecondsPerStep: synchronizer.waitSeconds / Double(synchronizer.steps))
+                synchronizer.resetStatistics()
+            }
             let selection = validation?.accuracy ?? test.accuracy
             let minimumGain = training.earlyStopping?.minimumImprovement ?? 0
             let improved = bestEpoch == 0 || selection > bestAccuracy + minimumGain
@@ -303,7 +355,7 @@ public final class Trainer {
             finished.append(metrics)
             observer?.epochDidFinish(metrics)
             if patienceRunOut { break }
-            if epoch < totalEpochs && shouldStop() { break }
+            if epoch < totalEpochs && stopAgreed() { break }
         }
         var result = TrainingResult(epochs: finished, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
                                     checkpointDirectory: checkpointDirectory, interrupted: epoch < totalEpochs && !patienceRunOut,
@@ -318,6 +370,7 @@ public final class Trainer {
     /// the last report's and changes only its status), the first layer's filters, the model
     /// table, config and machine.
     private func writeReport(status: String, lastTest: EvaluationResult?) throws(TrainingError) {
+        guard writesFiles else { return }
         var report: RunReport
         if let lastTest {
             report = RunReport(status: status, configuration: configuration, model: model, data: data,
@@ -345,18 +398,83 @@ public final class Trainer {
     /// loss, zero gradients, backward, update. Random draws (augmentation, dropout masks) are
     /// functions of the seed, `epoch` and `step`. Returns the batch's mean loss and how many it
     /// classified correctly. (If the loss is not finite the update has still been applied; `run`
-    /// stops there.)
+    /// stops there.) In a data-parallel run `indices` is the whole batch, of which this process
+    /// takes its share.
     public func trainStep(on indices: UnsafeBufferPointer<Int32>, learningRate: Double, epoch: Int = 0, step: Int = 0) -> (loss: Float, correct: Int) {
-        let training = configuration.training
-        loader.load(data.train, indices: indices, augmentation: training.augmentation, seed: training.seed, epoch: epoch)
-        let randomKey = Trainer.randomKey(seed: training.seed, epoch: epoch, step: step)
-        let logits = model.forward(loader.images, context: ForwardContext(phase: .training, randomKey: randomKey))
-        let batchLoss = loss.forward(logits: logits, labels: loader.labels)
-        model.zeroGradients()
-        model.backward(loss.backward())
-        optimizer.step(learningRate: Float(learningRate))
-        return (batchLoss, loss.correctCount())
+        let result = self.step(on: indices, learningRate: learningRate, epoch: epoch, step: step)
+        return (result.loss, result.correct)
     }
+
+    /// `trainStep`, and whether to stop after it: `shouldStop()`, or in a data-parallel run whether
+    /// any process's `shouldStop()` said so (summed with the gradients, so all stop at the same step).
+    private func step(on batch: UnsafeBufferPointer<Int32>, learningRate: Double, epoch: Int, step: Int) -> (loss: Float, correct: Int, stop: Bool) {
+        let training = configuration.training
+        let share = processes.share(of: batch.count)
+        let indices = UnsafeBufferPointer(rebasing: batch[share])
+        loader.load(data.train, indices: indices, augmentation: training.augmentation, seed: training.seed, epoch: epoch)
+        let context = ForwardContext(phase: .training, randomKey: Trainer.randomKey(seed: training.seed, epoch: epoch, step: step),
+                                     firstImage: share.lowerBound, statisticsGroup: training.syncBatchNorm && processes.size > 1 ? processes : nil)
+        let logits = model.forward(loader.images, context: context)
+        let shareLoss = loss.forward(logits: logits, labels: loader.labels)
+        model.zeroGradients()
+        guard let synchronizer = gradientSynchronizer else {
+            model.backward(loss.backward())
+            optimizer.step(learningRate: Float(learningRate))
+            return (shareLoss, loss.correctCount(), shouldStop())
+        }
+        model.backward(loss.backward(meanOver: batch.count), layerFinished: synchronizer.layerFinished)
+        let totals = synchronizer.finish(stepScalars: [Double(shareLoss) * Double(indices.count), Double(loss.correctCount()), shouldStop() ? 1 : 0])
+        optimizer.step(learningRate: Float(learningRate))
+        return (Float(totals[0] / Double(max(batch.count, 1))), Int(totals[1]), totals[2] > 0)
+    }
+
+    /// Whether to stop at an epoch's end: `shouldStop()`, or whether any process's said so.
+    private func stopAgreed() -> Bool {
+        let stop = shouldStop()
+        return processes.size == 1 ? stop : processes.sum([stop ? 1 : 0])[0] > 0
+    }
+
+    /// In a data-parallel run without synchronised batch norm, each process's running estimates
+    /// come from its own shares: replaces them by their mean over the processes, so every process
+    /// evaluates and rank 0 saves the same model. (The estimates are linear in the batch
+    /// statistics, so averaging now or at the end of the run gives the same result.)
+    private func averageBatchStatistics() throws(TrainingError) {
+        guard processes.size > 1 && !configuration.training.syncBatchNorm else { return }
+        let scale = 1 / Float(processes.size)
+        for layer in model.layers {
+            for buffer in layer.buffers {
+                guard case .float32(let values) = buffer.storage else { continue }
+                processes.allReduceSum(UnsafeMutableBufferPointer(start: values.data, count: values.count))
+                for index in 0..<values.count { values.data[index] *= scale }
+            }
+        }
+        if let failure = processes.failure { throw .communication(failure) }
+    }
+
+    /// Before a data-parallel run: every process must run the same config on the same data from
+    /// the same state, or the sums would mix different things. Compares fingerprints with rank 0's.
+    private func checkProcessesAgree() throws(TrainingError) {
+        var settings = configuration
+        settings.training.threads = 1  // may differ between machines
+        let parts: [(String, UInt32)] = [
+            ("config", RunFingerprint.of(Array(settings.jsonString().utf8))),
+            ("data", RunFingerprint.of(data)),
+            ("starting state (resume checkpoint)", RunFingerprint.of(model: model, epoch: epoch, step: step)),
+        ]
+        var table = [Double](repeating: 0, count: parts.count * processes.size)
+        for (index, part) in parts.enumerated() { table[processes.rank * parts.count + index] = Double(part.1) }
+        table = processes.sum(table)
+        if let failure = processes.failure { throw .communication(failure) }
+        for rank in 1..<processes.size {
+            for (index, part) in parts.enumerated() where table[rank * parts.count + index] != table[index] {
+                throw .communication(CommunicationError(
+                    "rank \(rank)'s \(part.0) differs from rank 0's; every process needs the same config, data files and --resume checkpoint (copy them to every machine)"))
+            }
+        }
+    }
+
+    /// Whether this process writes checkpoints, metrics and the report: rank 0 only.
+    private var writesFiles: Bool { processes.rank == 0 }
 
     /// The random key of step `step` of `epoch` (0-based): a function of the three only.
     public static func randomKey(seed: UInt64, epoch: Int, step: Int) -> UInt64 {
@@ -387,6 +505,7 @@ public final class Trainer {
     /// Writes `last.safetensors` (full state at the current step) and returns its path.
     @discardableResult
     private func saveTrainingState() throws(TrainingError) -> String {
+        guard writesFiles else { return path("last.safetensors") }
         do { try trainingCheckpoint().write(to: path("last.safetensors")) } catch { throw .checkpoint(error) }
         return path("last.safetensors")
     }
@@ -395,6 +514,7 @@ public final class Trainer {
     /// is the best so far (`best`), every `checkpoint.every` epochs `epoch-NNNN.safetensors`
     /// (keeping `checkpoint.keep`), and `metrics.csv`.
     private func saveEpoch(_ metrics: EpochMetrics, best: Bool) throws(TrainingError) {
+        guard writesFiles else { return }
         let state = trainingCheckpoint()
         let settings = configuration.checkpoint
         do throws(CheckpointError) {

@@ -10,6 +10,9 @@ public enum TrainingError: ConvNetError {
     case checkpoint(CheckpointError)
     /// The loss became NaN, infinite or exploded (see `Trainer.divergedLoss`).
     case diverged(epoch: Int, step: Int, learningRate: Double, loss: Float)
+    /// The processes of a data-parallel run could not work together (a collective failed, or
+    /// they do not share the same config, data or starting state).
+    case communication(CommunicationError)
 
     /// The message, one line.
     public var description: String {
@@ -18,6 +21,7 @@ public enum TrainingError: ConvNetError {
         case .data(let error): return error.description
         case let .model(file, error): return oneLine("\(file): model: \(error)")
         case .checkpoint(let error): return error.description
+        case .communication(let error): return error.description
         case let .diverged(epoch, step, learningRate, loss):
             let value = loss.isNaN ? "NaN" : loss.isInfinite ? "infinite" : String(format: "%.4g", loss)
             return "training diverged: the loss became \(value) at epoch \(epoch), step \(step) (learning rate \(learningRate)); "

@@ -48,6 +48,29 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    /// Every registered layer takes an empty batch `[0, …]` (a data-parallel process's share of a
+    /// last, small batch can be empty): forward gives `[0, …]` of the right per-image shape, backward
+    /// `[0, …]` of the input's, and no parameter gradient changes.
+    func testRegisteredLayersTakeAnEmptyBatch() throws {
+        for threads in [1, 2] {
+            Parallelism.threads = threads
+            for (name, cases) in Self.registeredCases.sorted(by: { $0.key < $1.key }) {
+                let testCase = cases[0]
+                let spec = try JSONDecoder().decode(LayerSpec.self, from: Data(testCase.json.utf8))
+                let imageShape = Array(testCase.input.dropFirst())
+                var random = SeededRandom(seed: 1)
+                let layer = spec.specification.makeLayer(inputShape: imageShape, random: &random)
+                _ = layer.forward(randomTensor(testCase.input, seed: 2), phase: .training)  // a full batch first, then an empty one
+                for parameter in layer.parameters { parameter.gradient.fill(0) }
+                let output = layer.forward(Tensor(shape: [0] + imageShape), context: ForwardContext(phase: .training))
+                XCTAssertEqual(output.shape, [0] + (try spec.specification.outputShape(forInput: imageShape)), name)
+                let inputGradient = layer.backward(Tensor(shape: output.shape))
+                XCTAssertEqual(inputGradient.shape, [0] + imageShape, name)
+                for parameter in layer.parameters { XCTAssertEqual(Set(parameter.gradient.values), [0], "\(name) \(parameter.name)") }
+            }
+        }
+    }
+
     /// The layers that split work across threads, checked on two workers.
     func testTwoWorkers() {
         Parallelism.threads = 2

@@ -52,7 +52,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(message { self.set(&$0, ["training", "epochs"], 0) },
                        "test.json: training.epochs must be in 1...100000, found 0")
         XCTAssertEqual(message { self.set(&$0, ["training", "epocs"], 3) },
-                       "test.json: training.epocs is not a known key (expected one of: epochs, batchSize, seed, threads, optimizer, schedule, augmentation, earlyStopping, labelSmoothing)")
+                       "test.json: training.epocs is not a known key (expected one of: epochs, batchSize, seed, threads, optimizer, schedule, augmentation, earlyStopping, labelSmoothing, syncBatchNorm)")
         XCTAssertEqual(message { $0["extra"] = true },
                        "test.json: extra is not a known key (expected one of: name, description, data, model, training, checkpoint)")
         XCTAssertTrue(message { self.set(&$0, ["training", "batchSize"], "64") }
