@@ -46,13 +46,15 @@ struct Bench: ParsableCommand {
         }
         let table = ResultTable()
         print("ConvNet bench: \(threads) thread\(threads == 1 ? "" : "s"), OpenBLAS core \(BLAS.coreName)\(quick ? ", quick" : "")")
+        if let choice = BLAS.kernelChoice { print(choice) }
         let want = { (part: String) in only == nil || only == part }
 
         let ceiling = Measurements.sgemmCeiling(size: quick ? 1024 : 2048, repetitions: quick ? 3 : 5)
         table.add("SGEMM \(quick ? 1024 : 2048)³ (ceiling)", value: String(format: "%.1f GFLOP/s", ceiling), share: 1)
 
         if want("train") || want("infer") {
-            let settings = try ConvNet.Configuration.load(contentsOf: config)
+            var settings = try ConvNet.Configuration.load(contentsOf: config)
+            settings.training.threads = threads  // the trainer sets the pool's size from the config
             let data = try TrainingData.load(settings, configurationFile: config)
             if want("train") {
                 let result = try Measurements.training(settings, data: data, warmupSteps: quick ? 20 : 50, steps: quick ? 150 : 600)

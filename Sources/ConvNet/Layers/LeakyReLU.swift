@@ -15,10 +15,7 @@ public struct LeakyReLU: ActivationFunction {
     public var onnxOperator: (type: String, attributes: [ONNX.Attribute]) { ("LeakyRelu", [.float("alpha", slope)]) }
 
     public func forward(_ input: UnsafePointer<Float>, adding bias: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count {
-            let x = input[i] + bias
-            output[i] = x > 0 ? x : slope * x
-        }
+        addBiasLeaky(input, bias: bias, slope: slope, into: output, count: count)
     }
 
     public func backward(_ outputGradient: UnsafePointer<Float>, output: UnsafePointer<Float>,

@@ -10,7 +10,7 @@ public struct ReLU: ActivationFunction {
     public var onnxOperator: (type: String, attributes: [ONNX.Attribute]) { ("Relu", []) }
 
     public func forward(_ input: UnsafePointer<Float>, adding bias: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
-        for i in 0..<count { output[i] = max(input[i] + bias, 0) }
+        addBiasClampingAtZero(input, bias: bias, into: output, count: count)
     }
 
     public func backward(_ outputGradient: UnsafePointer<Float>, output: UnsafePointer<Float>,

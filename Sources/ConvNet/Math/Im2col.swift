@@ -32,6 +32,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public var columnsPerImage: Int { outputHeight * outputWidth }
     /// Elements of one input image: C·H·W.
     public var inputCount: Int { channels * height * width }
+    /// Stride 1 and no padding: every window lies inside the image.
+    public var isUnpaddedStrideOne: Bool {
+        strideHeight == 1 && strideWidth == 1 && paddingHeight == 0 && paddingWidth == 0
+    }
 }
 
 /// Unfolds one image `[C, H, W]` into its column matrix `[C·KH·KW, OH·OW]`.
@@ -46,6 +50,10 @@ public func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometr
                    into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
     let outputWidth = g.outputWidth
     let rows = outputRows ?? 0..<g.outputHeight
+    if g.isUnpaddedStrideOne {
+        im2colUnpaddedStrideOne(input, geometry: g, outputRows: rows, into: columns, rowStride: rowStride)
+        return
+    }
     var row = 0
     for channel in 0..<g.channels {
         let plane = input + channel * g.height * g.width
@@ -90,6 +98,10 @@ public func im2col(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometr
 public func col2im(_ columns: UnsafePointer<Float>, rowStride: Int, geometry g: ConvolutionGeometry,
                    addingInto image: UnsafeMutablePointer<Float>) {
     let outputHeight = g.outputHeight, outputWidth = g.outputWidth
+    if g.isUnpaddedStrideOne {
+        col2imUnpaddedStrideOne(columns, rowStride: rowStride, geometry: g, addingInto: image)
+        return
+    }
     var row = 0
     for channel in 0..<g.channels {
         let plane = image + channel * g.height * g.width
@@ -114,6 +126,54 @@ public func col2im(_ columns: UnsafePointer<Float>, rowStride: Int, geometry g: 
                     }
                 }
                 row += 1
+            }
+        }
+    }
+}
+
+/// `im2col` for stride 1 without padding (LeNet's and most small CNNs' convolutions): every
+/// window lies inside the image, so each column-matrix row (c, kh, kw) is OH plain copies of
+/// OW floats, input row oh + kh from column kw on: no bounds, no zero fill, no index arithmetic
+/// per element. (The general loop spent more time on its bookkeeping than on LeNet's 8-float
+/// copies.)
+private func im2colUnpaddedStrideOne(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometry, outputRows rows: Range<Int>,
+                                     into columns: UnsafeMutablePointer<Float>, rowStride: Int) {
+    let (width, outputWidth, planeSize) = (g.width, g.outputWidth, g.height * g.width)
+    var destination = columns
+    for channel in 0..<g.channels {
+        let plane = input + channel &* planeSize
+        for kernelRow in 0..<g.kernelHeight {
+            let firstInputRow = plane + (rows.lowerBound &+ kernelRow) &* width
+            for kernelColumn in 0..<g.kernelWidth {
+                var source = firstInputRow + kernelColumn, target = destination
+                for _ in rows {
+                    copyFloats(from: source, to: target, count: outputWidth)
+                    source += width
+                    target += outputWidth
+                }
+                destination += rowStride
+            }
+        }
+    }
+}
+
+/// `col2im` for stride 1 without padding: each column-matrix row adds OH runs of OW floats
+/// into input rows oh + kh from column kw on (the adjoint of `im2colUnpaddedStrideOne`).
+private func col2imUnpaddedStrideOne(_ columns: UnsafePointer<Float>, rowStride: Int, geometry g: ConvolutionGeometry,
+                                     addingInto image: UnsafeMutablePointer<Float>) {
+    let (width, outputHeight, outputWidth, planeSize) = (g.width, g.outputHeight, g.outputWidth, g.height * g.width)
+    var sourceRow = columns
+    for channel in 0..<g.channels {
+        let plane = image + channel &* planeSize
+        for kernelRow in 0..<g.kernelHeight {
+            for kernelColumn in 0..<g.kernelWidth {
+                var source = sourceRow, target = plane + (kernelRow &* width &+ kernelColumn)
+                for _ in 0..<outputHeight {
+                    addFloats(from: source, into: target, count: outputWidth)
+                    source += outputWidth
+                    target += width
+                }
+                sourceRow += rowStride
             }
         }
     }

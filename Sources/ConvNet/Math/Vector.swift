@@ -115,3 +115,39 @@ func sumOfSquares(_ values: UnsafePointer<Float>, around centre: Float, count: I
     }
     return total
 }
+
+/// output[i] = max(input[i] + bias, 0) for i < count (a convolution's bias and ReLU in one pass;
+/// NaN stays NaN, as `max` keeps it).
+@_transparent
+func addBiasClampingAtZero(_ input: UnsafePointer<Float>, bias: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let from = UnsafeRawPointer(input), to = UnsafeMutableRawPointer(output)
+    let shift = SIMD16<Float>(repeating: bias)
+    while i + 16 <= count {
+        let x = from.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) + shift
+        to.storeBytes(of: x.replacing(with: 0, where: x .<= 0), toByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count {
+        output[i] = max(input[i] + bias, 0)
+        i += 1
+    }
+}
+
+/// output[i] = x > 0 ? x : slope·x with x = input[i] + bias, for i < count (leaky ReLU).
+@_transparent
+func addBiasLeaky(_ input: UnsafePointer<Float>, bias: Float, slope: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let from = UnsafeRawPointer(input), to = UnsafeMutableRawPointer(output)
+    let shift = SIMD16<Float>(repeating: bias)
+    while i + 16 <= count {
+        let x = from.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) + shift
+        to.storeBytes(of: (slope * x).replacing(with: x, where: x .> 0), toByteOffset: i * 4, as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count {
+        let x = input[i] + bias
+        output[i] = x > 0 ? x : slope * x
+        i += 1
+    }
+}

@@ -1,3 +1,5 @@
+import CBLAS
+import Foundation
 import XCTest
 @testable import ConvNet
 
@@ -42,5 +44,23 @@ final class BLASTests: XCTestCase {
                 XCTAssertEqual(c[i * 6 + j], expected, accuracy: 1e-5)
             }
         }
+    }
+
+    /// The mechanism behind `BLAS.kernelChoice`: with OPENBLAS_CORETYPE set, OpenBLAS chooses its
+    /// kernels again, in this process, and GEMM results stay right; then the first choice is restored.
+    func testOpenBLASChoosesItsKernelsAgain() throws {
+        let original = BLAS.coreName
+        let target = convnet_cpu_has_avx512() == 1 ? "SkylakeX" : "Haswell"
+        let previous = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]
+        defer {
+            setenv("OPENBLAS_CORETYPE", original, 1)
+            _ = convnet_openblas_choose_kernels_again()
+            if let previous { setenv("OPENBLAS_CORETYPE", previous, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
+            XCTAssertEqual(BLAS.coreName, original)
+        }
+        setenv("OPENBLAS_CORETYPE", target, 1)
+        XCTAssertEqual(convnet_openblas_choose_kernels_again(), 1, "Debian's OpenBLAS is built with DYNAMIC_ARCH")
+        XCTAssertEqual(BLAS.coreName, target)
+        testGemmAgainstTripleLoop()
     }
 }

@@ -34,6 +34,8 @@ final class Im2colTests: XCTestCase {
     /// the kernel, padding, rectangular kernels and non-square inputs.
     static let geometries: [ConvolutionGeometry] = [
         .init(channels: 2, height: 7, width: 7, kernelHeight: 3, kernelWidth: 3),                       // overlap
+        .init(channels: 20, height: 12, width: 12, kernelHeight: 5, kernelWidth: 5),                    // LeNet's conv2
+        .init(channels: 3, height: 9, width: 10, kernelHeight: 4, kernelWidth: 2),                      // unpadded, stride 1, uneven
         .init(channels: 1, height: 8, width: 6, kernelHeight: 2, kernelWidth: 2, strideHeight: 2, strideWidth: 2), // tiles
         .init(channels: 3, height: 9, width: 11, kernelHeight: 2, kernelWidth: 3, strideHeight: 3, strideWidth: 4), // gaps
         .init(channels: 2, height: 6, width: 5, kernelHeight: 3, kernelWidth: 3, paddingHeight: 1, paddingWidth: 1),
@@ -50,6 +52,25 @@ final class Im2colTests: XCTestCase {
             columns.withUnsafeMutableBufferPointer { im2col(x.data, geometry: g, into: $0.baseAddress!, rowStride: stride) }
             let packed = (0..<g.columnRows).flatMap { columns[($0 * stride)..<($0 * stride + g.columnsPerImage)] }
             XCTAssertEqual(packed, naiveIm2col(x.values, g), "geometry \(index)")
+        }
+    }
+
+    /// A band of output rows (how workers split one image) gives those rows' columns of the whole matrix.
+    func testOutputRowBandsAgainstNaiveLoop() {
+        for (index, g) in Self.geometries.enumerated() {
+            let x = randomTensor([g.channels, g.height, g.width], seed: UInt64(30 + index))
+            let whole = naiveIm2col(x.values, g)
+            for band in [0..<1, 1..<g.outputHeight, (g.outputHeight / 2)..<g.outputHeight] where !band.isEmpty {
+                let width = band.count * g.outputWidth
+                var columns = [Float](repeating: .nan, count: g.columnRows * width)
+                columns.withUnsafeMutableBufferPointer {
+                    im2col(x.data, geometry: g, outputRows: band, into: $0.baseAddress!, rowStride: width)
+                }
+                let expected = (0..<g.columnRows).flatMap { row in
+                    whole[(row * g.columnsPerImage + band.lowerBound * g.outputWidth)..<(row * g.columnsPerImage + band.upperBound * g.outputWidth)]
+                }
+                XCTAssertEqual(columns, expected, "geometry \(index), rows \(band)")
+            }
         }
     }
 

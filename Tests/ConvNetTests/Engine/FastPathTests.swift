@@ -1,0 +1,58 @@
+import XCTest
+@testable import ConvNet
+
+/// The vectorised element-wise paths against plain reference loops: bit-identical results,
+/// ties and NaN included.
+final class FastPathTests: XCTestCase {
+    override func tearDown() { Parallelism.threads = 1 }
+
+    /// Max pooling 2×2 / 2 (eight windows at a time, then one by one) against a naive loop: the
+    /// same maxima, the first maximum in row-major order on ties (values drawn from a few levels,
+    /// so ties are common), NaN never chosen over a number after it, and the same backward routing.
+    func testMaxPoolTwoByTwoAgainstNaiveLoop() {
+        for (shape, threads) in [([2, 3, 24, 24], 1), ([1, 2, 17, 35], 2), ([3, 1, 8, 8], 2), ([1, 1, 2, 34], 1)] {
+            Parallelism.threads = threads
+            let x = randomTensor(shape, seed: 5)
+            for i in 0..<x.count { x[i] = (x[i] * 2).rounded() / 2 }  // a few levels: many ties
+            x[3] = .nan
+            x[shape[3] + 5] = .nan
+            let layer = MaxPool2D(size: 2)
+            let y = layer.forward(x, phase: .training).values
+            let dy = randomTensor([shape[0], shape[1], shape[2] / 2, shape[3] / 2], seed: 6)
+            let dx = layer.backward(dy).values
+            // Reference: scan each window in row-major order, keep the first strictly greater.
+            var expectedY: [Float] = [], expectedDX = [Float](repeating: 0, count: x.count)
+            let (height, width) = (shape[2], shape[3])
+            for plane in 0..<(shape[0] * shape[1]) {
+                for row in 0..<(height / 2) {
+                    for column in 0..<(width / 2) {
+                        var best = plane * height * width + 2 * row * width + 2 * column
+                        for offset in [1, width, width + 1] where x[plane * height * width + 2 * row * width + 2 * column + offset] > x[best] {
+                            best = plane * height * width + 2 * row * width + 2 * column + offset
+                        }
+                        expectedDX[best] += dy[expectedY.count]
+                        expectedY.append(x[best])
+                    }
+                }
+            }
+            XCTAssertEqual(y.map(\.bitPattern), expectedY.map(\.bitPattern), "\(shape)")
+            XCTAssertEqual(dx, expectedDX, "\(shape)")
+        }
+    }
+
+    /// A convolution's bias with ReLU or leaky ReLU in one pass against the scalar definitions,
+    /// over lengths with and without a tail, with NaN, ±0 and values on both sides of −bias.
+    func testBiasAndActivationAgainstScalarDefinitions() {
+        for count in [1, 15, 16, 37, 64] {
+            var input = (0..<count).map { Float($0 % 7) - 3.25 }
+            input[0] = .nan
+            if count > 2 { input[1] = -0.0; input[2] = 0.25 }
+            var output = [Float](repeating: 7, count: count)
+            ReLU().forward(input, adding: -0.25, into: &output, count: count)
+            XCTAssertEqual(output.map(\.bitPattern), input.map { max($0 - 0.25, 0).bitPattern }, "relu, \(count)")
+            LeakyReLU(slope: 0.1).forward(input, adding: 0.5, into: &output, count: count)
+            XCTAssertEqual(output.map(\.bitPattern), input.map { x -> Float in let v = x + 0.5; return v > 0 ? v : 0.1 * v }.map(\.bitPattern),
+                           "leaky relu, \(count)")
+        }
+    }
+}
