@@ -40,6 +40,9 @@ struct Export: ParsableCommand {
     }
 
     private func execute() throws(ExportFailure) {
+        guard !isSameFile(onnx, checkpoint) else {
+            throw ExportFailure("\(onnx): is the checkpoint being exported; give the ONNX model another name, e.g. \((checkpoint as NSString).deletingPathExtension).onnx")
+        }
         let model: Checkpoint
         do { model = try Checkpoint.read(contentsOf: checkpoint) } catch { throw ExportFailure(error.description) }
         let bytes: [UInt8]
@@ -54,6 +57,13 @@ struct Export: ParsableCommand {
         print("Wrote \(onnx): \(Report.grouped(bytes.count)) bytes, input [N, \(model.model.input.map(String.init).joined(separator: ", "))], "
               + "\(softmax ? "probabilities" : "logits") [N, \(model.classNames.count)]\(normalizeInside ? ", normalisation inside" : "")")
     }
+}
+
+/// Whether two paths name the same existing file (same device and inode).
+private func isSameFile(_ first: String, _ second: String) -> Bool {
+    var a = stat(), b = stat()
+    guard stat(first, &a) == 0, stat(second, &b) == 0 else { return false }
+    return a.st_dev == b.st_dev && a.st_ino == b.st_ino
 }
 
 /// One line for the user.

@@ -111,16 +111,15 @@ struct Train: ParsableCommand {
         }
         do {
             try execute(processes: group)
+        } catch let shared as SharedError {
+            // Every process is here: rank 0 prints the one line, then all end together
+            // (the others wait for it, or mpirun could stop rank 0 before it prints).
+            if group?.rank ?? 0 == 0 { FileHandle.standardError.write(Data("error: \(shared.error.description)\n".utf8)) }
+            _ = group?.sum([0])
+            group?.finalize()
+            Foundation.exit(1)
         } catch let error as ConvNetError {
             guard let group else { Report.fail(error.description) }
-            if Self.isSharedByAllProcesses(error) {
-                // Every process is here: rank 0 prints the one line, then all end together
-                // (the others wait for it, or mpirun could stop rank 0 before it prints).
-                if group.rank == 0 { FileHandle.standardError.write(Data("error: \(error.description)\n".utf8)) }
-                _ = group.sum([0])
-                group.finalize()
-                Foundation.exit(1)
-            }
             // Only this process may have met it: it says which rank and machine, and exiting
             // non-zero makes mpirun end the others.
             let origin = group.rank == 0 ? "" : " on rank \(group.rank) (\(group.hostName))"
@@ -133,17 +132,12 @@ struct Train: ParsableCommand {
         group?.finalize()
     }
 
-    /// Whether every process of a data-parallel run meets `error` at the same point from the
-    /// same inputs, so rank 0's line says it all: once every process has read the config and
-    /// data, a model or batch-split problem, or divergence (the loss is summed over all). Files
-    /// that may be missing or different on one machine (the config itself, data, checkpoints),
-    /// and communication failures, are reported by the rank that meets them.
-    static func isSharedByAllProcesses(_ error: any ConvNetError) -> Bool {
-        guard let error = error as? TrainingError else { return false }
-        switch error {
-        case .configuration, .model, .diverged: return true
-        case .data, .checkpoint, .communication: return false
-        }
+    /// An error every process of a data-parallel run met at the same point, from inputs they
+    /// were checked to share (after `Trainer.init` compared config, data and checkpoint), so rank
+    /// 0's line says it all. Other errors (a file missing on one machine, a failed collective)
+    /// are reported by the process that met them.
+    struct SharedError: Error {
+        let error: any ConvNetError
     }
 
     private func execute(processes group: MPIProcessGroup?) throws {
@@ -175,9 +169,21 @@ struct Train: ParsableCommand {
         let initial = try initFrom.map { (checkpoint: try Checkpoint.read(contentsOf: $0), path: $0) }
         let data = try TrainingData.load(settings, configurationFile: configPath)
         let directory = output ?? settings.checkpointDirectory
-        let trainer = try Trainer(configuration: settings, data: data, checkpointDirectory: directory,
+        // Only rank 0 writes: a directory it cannot use is its own error, met before the
+        // processes compare their inputs (after that, the errors of making the trainer are shared).
+        if processes.rank == 0 {
+            do { try prepareWritableDirectory(directory) } catch { throw TrainingError.checkpoint(error) }
+        }
+        let trainer: Trainer
+        do {
+            trainer = try Trainer(configuration: settings, data: data, checkpointDirectory: directory,
                                   resume: resumed, configurationFile: configPath, processes: processes,
                                   gradientBucketBytes: bucketKb << 10)
+        } catch {
+            // The processes compare their inputs first thing: any other error is then everyone's.
+            if processes.size > 1, !error.isCommunicationFailure { throw SharedError(error: error) }
+            throw error
+        }
         trainer.gradientSynchronizer?.overlap = !noOverlap
         if !quiet {
             print((try? ModelPlan(settings.model).table) ?? "")
@@ -190,12 +196,23 @@ struct Train: ParsableCommand {
             }
         }
         let terminal = isatty(STDOUT_FILENO) == 1
-        let mode = quiet ? .none : progress ?? (terminal ? .bar : .none)
+        // Under mpirun a process's output is a pseudo-terminal even when mpirun's goes to a file:
+        // no bar unless asked for.
+        let mode = quiet ? .none : progress ?? (terminal && processes.size == 1 ? .bar : .none)
         let printer = ProgressPrinter(name: settings.name, quiet: quiet, mode: mode, interval: progressInterval)
         if processes.rank == 0 { trainer.observer = printer }
         Interruption.install(notice: processes.size == 1 ? .singleProcess : processes.rank == 0 ? .dataParallel : .none)
         trainer.shouldStop = { Interruption.requested }
-        let result = try trainer.run()
+        let result: TrainingResult
+        do {
+            result = try trainer.run()
+        } catch {
+            switch error {
+            case .diverged, .processesDiffer: if processes.size > 1 { throw SharedError(error: error) }
+            default: break
+            }
+            throw error
+        }
         printer.finishLine()
         guard processes.rank == 0 else {
             if result.interrupted { throw ExitCode(130) }
@@ -255,5 +272,13 @@ struct Train: ParsableCommand {
         }
         arguments += ["--resume", checkpoint]
         return arguments.map(Report.shellQuoted).joined(separator: " ")
+    }
+}
+
+extension TrainingError {
+    /// A collective that failed or timed out: met by one process, not by all alike.
+    var isCommunicationFailure: Bool {
+        if case .communication = self { return true }
+        return false
     }
 }

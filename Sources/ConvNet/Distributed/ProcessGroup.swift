@@ -66,6 +66,23 @@ extension ProcessGroup {
         return values
     }
 
+    /// Checks that every process has the same fingerprint for each named part (config, data,
+    /// …): each process puts its fingerprints in its own row of a table, the table is summed,
+    /// and every process compares every row with rank 0's, so all reach the same verdict. Returns
+    /// the first part (in order) some rank differs on, with the lowest such rank; nil when all
+    /// agree, or when the sum failed (then `failure` says why).
+    public func firstDisagreement(_ parts: [(name: String, fingerprint: UInt32)]) -> (part: String, rank: Int)? {
+        guard size > 1 else { return nil }
+        var table = [Double](repeating: 0, count: parts.count * size)
+        for (index, part) in parts.enumerated() { table[rank * parts.count + index] = Double(part.fingerprint) }
+        table = sum(table)
+        guard failure == nil else { return nil }
+        for (index, part) in parts.enumerated() {
+            for other in 1..<size where table[other * parts.count + index] != table[index] { return (part.name, other) }
+        }
+        return nil
+    }
+
     /// This rank's contiguous share of `count` items: the `rank`-th of `size` near-equal parts
     /// (sizes differ by at most one; a share is empty when count < size).
     public func share(of count: Int) -> Range<Int> {

@@ -33,6 +33,27 @@ enum RunFingerprint {
         return crc
     }
 
+    /// CRC-32 of a checkpoint's tensors (model and optimizer state) and position, or of "none".
+    static func of(_ checkpoint: Checkpoint?) -> UInt32 {
+        guard let checkpoint else { return of(Array("none".utf8)) }
+        var crc = [checkpoint.epoch, checkpoint.step].withUnsafeBytes { update(0, $0) }
+        for tensor in checkpoint.modelState + checkpoint.optimizerState {
+            crc = Array("\(tensor.name)\(tensor.shape)".utf8).withUnsafeBytes { update(crc, $0) }
+            switch tensor.values {
+            case .float32(let values): crc = values.withUnsafeBytes { update(crc, $0) }
+            case .int64(let values): crc = values.withUnsafeBytes { update(crc, $0) }
+            }
+        }
+        return crc
+    }
+
+    /// CRC-32 of how the gradients are summed: the bucket boundaries and whether they overlap
+    /// backward (the processes must start the same sums in the same order).
+    static func of(_ synchronizer: GradientSynchronizer) -> UInt32 {
+        let layout = synchronizer.buckets.flatMap { [$0.range.lowerBound, $0.range.upperBound, $0.firstLayer] } + [synchronizer.overlap ? 1 : 0]
+        return layout.withUnsafeBytes { update(0, $0) }
+    }
+
     /// zlib's crc32 over `bytes` in pieces its 32-bit length takes.
     private static func update(_ crc: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc = UInt(crc), offset = 0

@@ -59,7 +59,7 @@ private func handleSignal(_ number: Int32) {
     firstSignal = number
     if announceSignals == 1 || (announceSignals == 2 && number == SIGUSR1) { writeToStandardError("\nStopping after this step and saving a checkpoint (Ctrl-C again to quit at once)...\n") }
     if announceSignals == 2 && number != SIGUSR1 {
-        writeToStandardError("\nmpirun is ending the job (Ctrl-C, or a process failed): stopping after this step and saving a checkpoint...\n")
+        writeToStandardError("\nmpirun is ending the job (Ctrl-C, or a process failed): stopping after this step and saving a checkpoint if every process is still running...\n")
     }
 }
 

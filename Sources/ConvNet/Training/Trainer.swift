@@ -171,6 +171,24 @@ public final class Trainer {
         self.checkpointDirectory = checkpointDirectory
         self.processes = processes
         let training = configuration.training
+        if processes.size > 1 {
+            // First of all, so that every later error is met by every process alike.
+            var settings = configuration
+            settings.training.threads = 1  // may differ between machines
+            let disagreement = processes.firstDisagreement([
+                ("config", RunFingerprint.of(Array(settings.jsonString().utf8))),
+                ("data", RunFingerprint.of(data)),
+                ("--resume checkpoint", RunFingerprint.of(resume?.checkpoint)),
+            ])
+            if let failure = processes.failure { throw .communication(failure) }
+            if let disagreement { throw .processesDiffer(part: disagreement.part, rank: disagreement.rank) }
+        }
+        if processes.size > 1, let (checkpoint, path) = resume, checkpoint.step > 0,
+           let stored = checkpoint.configuration.flatMap({ try? Configuration.parse(Data($0.utf8), file: path) }),
+           stored.training.batchSize % processes.size != 0 {
+            throw .checkpoint(CheckpointError(file: path,
+                "stopped in the middle of an epoch with batch size \(stored.training.batchSize), which does not split over \(processes.size) processes; resume it with a process count that divides \(stored.training.batchSize), or from the end of an epoch (an epoch-NNNN.safetensors file)"))
+        }
         guard training.batchSize % processes.size == 0 else {
             let lower = training.batchSize / processes.size * processes.size
             throw .configuration(ConfigError(file: configurationFile,
@@ -283,7 +301,15 @@ public final class Trainer {
             batchSize: batchSize, trainCount: trainCount, validationCount: data.validation?.count ?? 0,
             testCount: data.test.count, parameterCount: model.parameters.reduce(0) { $0 + $1.value.count },
             threads: training.threads, checkpointDirectory: checkpointDirectory, processes: processes.size))
-        if processes.size > 1 { try checkProcessesAgree() }
+        if let synchronizer = gradientSynchronizer {
+            // Before the first step: the starting weights (after --init-from) and how the sums are cut.
+            let disagreement = processes.firstDisagreement([
+                ("starting weights (--init-from checkpoint)", RunFingerprint.of(model: model, epoch: epoch, step: step)),
+                ("gradient bucket layout (--bucket-kb, --no-overlap)", RunFingerprint.of(synchronizer)),
+            ])
+            if let failure = processes.failure { throw .communication(failure) }
+            if let disagreement { throw .processesDiffer(part: disagreement.part, rank: disagreement.rank) }
+        }
         var finished: [EpochMetrics] = []
         var learningRate = training.optimizer.learningRate
         while epoch < totalEpochs && !(step == 0 && patienceRunOut) {
@@ -449,28 +475,6 @@ public final class Trainer {
             }
         }
         if let failure = processes.failure { throw .communication(failure) }
-    }
-
-    /// Before a data-parallel run: every process must run the same config on the same data from
-    /// the same state, or the sums would mix different things. Compares fingerprints with rank 0's.
-    private func checkProcessesAgree() throws(TrainingError) {
-        var settings = configuration
-        settings.training.threads = 1  // may differ between machines
-        let parts: [(String, UInt32)] = [
-            ("config", RunFingerprint.of(Array(settings.jsonString().utf8))),
-            ("data", RunFingerprint.of(data)),
-            ("starting state (resume checkpoint)", RunFingerprint.of(model: model, epoch: epoch, step: step)),
-        ]
-        var table = [Double](repeating: 0, count: parts.count * processes.size)
-        for (index, part) in parts.enumerated() { table[processes.rank * parts.count + index] = Double(part.1) }
-        table = processes.sum(table)
-        if let failure = processes.failure { throw .communication(failure) }
-        for rank in 1..<processes.size {
-            for (index, part) in parts.enumerated() where table[rank * parts.count + index] != table[index] {
-                throw .communication(CommunicationError(
-                    "rank \(rank)'s \(part.0) differs from rank 0's; every process needs the same config, data files and --resume checkpoint (copy them to every machine)"))
-            }
-        }
     }
 
     /// Whether this process writes checkpoints, metrics and the report: rank 0 only.

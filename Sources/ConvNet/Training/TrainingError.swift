@@ -13,6 +13,9 @@ public enum TrainingError: ConvNetError {
     /// The processes of a data-parallel run could not work together (a collective failed, or
     /// they do not share the same config, data or starting state).
     case communication(CommunicationError)
+    /// The processes of a data-parallel run do not share `part` (config, data, checkpoint, the
+    /// settings of the gradient sums): `rank` differs from rank 0. Every process finds the same.
+    case processesDiffer(part: String, rank: Int)
 
     /// The message, one line.
     public var description: String {
@@ -22,6 +25,8 @@ public enum TrainingError: ConvNetError {
         case let .model(file, error): return oneLine("\(file): model: \(error)")
         case .checkpoint(let error): return error.description
         case .communication(let error): return error.description
+        case let .processesDiffer(part, rank):
+            return "data-parallel training: rank \(rank)'s \(part) differs from rank 0's; every process needs the same config, data files, --resume checkpoint and train options (copy them to every machine)"
         case let .diverged(epoch, step, learningRate, loss):
             let value = loss.isNaN ? "NaN" : loss.isInfinite ? "infinite" : String(format: "%.4g", loss)
             return "training diverged: the loss became \(value) at epoch \(epoch), step \(step) (learning rate \(learningRate)); "
@@ -35,3 +40,4 @@ private func formatRate(_ rate: Double) -> String {
     if text.hasSuffix(".0") { text.removeLast(2) }
     return text
 }
+

@@ -122,6 +122,9 @@ final class ONNXExportTests: XCTestCase {
         try Checkpoint(model: lenet, classNames: (0..<10).map(String.init), normalization: .none).write(to: directory + "/model.safetensors")
         assertFailsWithOneLine(try runProduct("export", ["model.safetensors", "--onnx", "missing/dir/out.onnx"], in: directory),
                                "missing/dir/out.onnx: cannot write the ONNX model: no such directory")
+        assertFailsWithOneLine(try runProduct("export", ["model.safetensors", "--onnx", "./model.safetensors"], in: directory),
+                               "./model.safetensors: is the checkpoint being exported; give the ONNX model another name, e.g. model.onnx")
+        XCTAssertNoThrow(try Checkpoint.read(contentsOf: directory + "/model.safetensors"), "the checkpoint is left as it was")
         let good = try runProduct("export", ["model.safetensors", "-o", "lenet.onnx", "--softmax"], in: directory)
         XCTAssertEqual(good.status, 0, good.standardError)
         XCTAssertTrue(good.standardOutput.hasPrefix("Wrote lenet.onnx:"), good.standardOutput)

@@ -115,8 +115,12 @@ final class MPITrainingTests: XCTestCase {
         let single = try runProduct("train", [configPath, "-o", directory + "/stopped-one", "--quiet",
                                               "--resume", directory + "/stopped-one/last.safetensors"])
         XCTAssertEqual(single.status, 0, single.standardError)
+        // From the stop on, one process sums in another order than two; SGD carries the rounding
+        // differences forward, and over up to two epochs of 500 steps they reach about 1e-3 of the
+        // loss (9e-4 seen). The bound is 5e-3: a resume from the wrong step, batch share or
+        // optimizer state moves the loss by more.
         for (a, b) in zip(try metrics(directory + "/straight"), try metrics(directory + "/stopped-one")) {
-            XCTAssertEqual(Double(b[2])!, Double(a[2])!, accuracy: 1e-4 * Double(a[2])!, "train loss: \(a) vs \(b)")
+            XCTAssertEqual(Double(b[2])!, Double(a[2])!, accuracy: 5e-3 * Double(a[2])!, "train loss: \(a) vs \(b)")
             XCTAssertEqual(Double(b[5])!, Double(a[5])!, accuracy: 0.001, "test accuracy: \(a) vs \(b)")
         }
     }

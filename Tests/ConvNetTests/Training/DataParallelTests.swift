@@ -122,10 +122,10 @@ final class DataParallelTests: XCTestCase {
         let data = try TrainerTests.data(configuration)
         let groups = ThreadedProcessGroup.ranks(size)
         let directories = (0..<size).map { _ in temporaryDirectory(self) }
-        let trainers = try (0..<size).map { rank in
-            try Trainer(configuration: configuration, data: data, checkpointDirectory: directories[rank], processes: groups[rank])
+        // Built on the rank threads too: the processes compare their inputs as the trainer is made.
+        let results = onThreads(size) { rank in
+            Result { try Trainer(configuration: configuration, data: data, checkpointDirectory: directories[rank], processes: groups[rank]).run() }
         }
-        let results = onThreads(size) { rank in Result { try trainers[rank].run() } }
         return try zip(results, directories).map { (try $0.get(), $1) }
     }
 
@@ -180,19 +180,39 @@ final class DataParallelTests: XCTestCase {
         let layers = tinyLayers
         let configuration = try configuration(layers: layers)
         let data = try TrainerTests.data(configuration)
-        assertThrows("test.json: training.batchSize 20 does not split evenly over 3 processes; give a multiple of 3, e.g. --batch-size 18 or 21") {
-            _ = try Trainer(configuration: configuration, data: data, checkpointDirectory: temporaryDirectory(self),
-                            configurationFile: "test.json", processes: ThreadedProcessGroup.ranks(3)[0])
+        // The processes compare their inputs first (a collective), so every rank is made on its own thread.
+        let trio = ThreadedProcessGroup.ranks(3)
+        let splits = onThreads(3) { rank in
+            Result { try Trainer(configuration: configuration, data: data, checkpointDirectory: temporaryDirectory(self),
+                                 configurationFile: "test.json", processes: trio[rank]) }
         }
-        let groups = ThreadedProcessGroup.ranks(2)
-        let other = try self.configuration(layers: layers, seed: 4)
-        let trainers = try [configuration, other].enumerated().map { rank, settings in
-            try Trainer(configuration: settings, data: data, checkpointDirectory: temporaryDirectory(self), processes: groups[rank])
+        for split in splits {
+            XCTAssertThrowsError(try split.get()) { error in
+                XCTAssertEqual("\(error)", "test.json: training.batchSize 20 does not split evenly over 3 processes; give a multiple of 3, e.g. --batch-size 18 or 21")
+            }
         }
-        let results = onThreads(2) { rank in Result { try trainers[rank].run() } }
+        // Every rank finds the same first difference, as the trainer is made.
+        let groups = ThreadedProcessGroup.ranks(3)
+        let settings = [configuration, configuration, try self.configuration(layers: layers, seed: 4)]
+        let datasets = [data, TrainingData(train: data.train.slice(0..<600), validation: nil, test: data.test), data]
+        let directories = (0..<3).map { _ in temporaryDirectory(self) }
+        let results = onThreads(3) { rank in
+            Result { try Trainer(configuration: settings[rank], data: datasets[rank], checkpointDirectory: directories[rank], processes: groups[rank]) }
+        }
         for result in results {
             XCTAssertThrowsError(try result.get()) { error in
-                XCTAssertEqual("\(error)", "data-parallel training: rank 1's config differs from rank 0's; every process needs the same config, data files and --resume checkpoint (copy them to every machine)")
+                XCTAssertEqual("\(error)", "data-parallel training: rank 2's config differs from rank 0's; every process needs the same config, data files, --resume checkpoint and train options (copy them to every machine)")
+            }
+        }
+        // Different gradient buckets (--bucket-kb) are found before the first step.
+        let pair = ThreadedProcessGroup.ranks(2)
+        let outcomes = onThreads(2) { rank in
+            Result { try Trainer(configuration: configuration, data: data, checkpointDirectory: directories[rank], processes: pair[rank],
+                                 gradientBucketBytes: rank == 0 ? 512 << 10 : 1).run() }
+        }
+        for outcome in outcomes {
+            XCTAssertThrowsError(try outcome.get()) { error in
+                XCTAssertEqual("\(error)", "data-parallel training: rank 1's gradient bucket layout (--bucket-kb, --no-overlap) differs from rank 0's; every process needs the same config, data files, --resume checkpoint and train options (copy them to every machine)")
             }
         }
     }
