@@ -47,6 +47,12 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from a training checkpoint (last.safetensors or epoch-NNNN.safetensors).", valueName: "checkpoint"))
     var resume: String?
 
+    @Option(help: ArgumentHelp("Refuse a run whose memory estimate is over this (e.g. 2G, 500M; default: the machine's memory).", valueName: "size"))
+    var maxMemory: String?
+
+    @Flag(help: "Start a new run in a directory that holds an earlier one, deleting its checkpoints, metrics and report.")
+    var overwrite = false
+
     @Option(help: ArgumentHelp("Start from a trained model's weights wherever names and shapes match (fine-tuning, e.g. to new classes).", valueName: "checkpoint"))
     var initFrom: String?
 
@@ -88,6 +94,12 @@ struct Train: ParsableCommand {
         case (.some(let option), .some(let argument)) where option != argument:
             throw ValidationError("Give the config once: \(argument) and --config \(option).")
         default: break
+        }
+        if let maxMemory, MemoryBudget.parse(maxMemory) == nil {
+            throw ValidationError("--max-memory must be a size such as 2G or 500M, found '\(maxMemory)'.")
+        }
+        if resume != nil && overwrite {
+            throw ValidationError("Give --resume (continue the run) or --overwrite (replace it), not both.")
         }
         if resume != nil && initFrom != nil {
             throw ValidationError("Give --resume (continue a run) or --init-from (start a new one from trained weights), not both.")
@@ -178,7 +190,8 @@ struct Train: ParsableCommand {
         do {
             trainer = try Trainer(configuration: settings, data: data, checkpointDirectory: directory,
                                   resume: resumed, configurationFile: configPath, processes: processes,
-                                  gradientBucketBytes: bucketKb << 10)
+                                  gradientBucketBytes: bucketKb << 10, overwrite: overwrite,
+                                  memoryLimit: maxMemory.flatMap(MemoryBudget.parse))
         } catch {
             // The processes compare their inputs first thing: any other error is then everyone's.
             if processes.size > 1, !error.isCommunicationFailure { throw SharedError(error: error) }
@@ -187,6 +200,7 @@ struct Train: ParsableCommand {
         trainer.gradientSynchronizer?.overlap = !noOverlap
         if !quiet {
             print((try? ModelPlan(settings.model).table) ?? "")
+            print("memory: about \(MemoryBudget.describe(trainer.memoryEstimate)) (model, batch \(settings.training.batchSize / processes.size), data), of \(MemoryBudget.describe(maxMemory.flatMap(MemoryBudget.parse) ?? MemoryBudget.machineBytes))\(maxMemory == nil ? " this machine has" : " allowed by --max-memory")")
         }
         if let (checkpoint, path) = initial {
             let initialization = try trainer.initialize(from: checkpoint, path: path)

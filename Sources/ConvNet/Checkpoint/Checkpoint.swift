@@ -64,13 +64,17 @@ public struct Checkpoint {
         public var bestEpoch: Int
         /// The best epoch's test confusion matrix, for the report (absent in older checkpoints).
         public var bestConfusion: [[Int]]?
+        /// The rows of `metrics.csv` for the epochs completed (absent in older checkpoints):
+        /// a resumed run rewrites `metrics.csv` from them, so the two never disagree, whenever
+        /// the run before was stopped.
+        public var metricsRows: [String]?
 
         /// The state from its parts.
         public init(epochLossSum: Double, epochCorrect: Int, epochSeen: Int, epochSeconds: Double,
-                    bestAccuracy: Double, bestEpoch: Int, bestConfusion: [[Int]]? = nil) {
+                    bestAccuracy: Double, bestEpoch: Int, bestConfusion: [[Int]]? = nil, metricsRows: [String]? = nil) {
             self.epochLossSum = epochLossSum; self.epochCorrect = epochCorrect; self.epochSeen = epochSeen
             self.epochSeconds = epochSeconds; self.bestAccuracy = bestAccuracy; self.bestEpoch = bestEpoch
-            self.bestConfusion = bestConfusion
+            self.bestConfusion = bestConfusion; self.metricsRows = metricsRows
         }
     }
 
@@ -120,6 +124,17 @@ public struct Checkpoint {
         let unsigned = Safetensors.encode(tensors, metadata: metadata)
         metadata["checksum"] = "crc32:" + Safetensors.contentChecksum(unsigned, tensors: tensors, metadata: metadata)
         return Safetensors.encode(tensors, metadata: metadata)
+    }
+
+    /// The name of the first tensor (model state, then optimizer state) holding a NaN or an
+    /// infinity, or nil when every value is finite. Such a checkpoint is never written by
+    /// training and never read.
+    public var firstNonFiniteTensor: String? {
+        for tensor in modelState + optimizerState {
+            guard case .float32(let values) = tensor.values else { continue }
+            if !allFinite(values) { return tensor.name }
+        }
+        return nil
     }
 
     /// Writes the checkpoint to `path` atomically (see `writeFileAtomically`).
@@ -193,6 +208,9 @@ public struct Checkpoint {
         guard expected.outputCount == classNames.count else {
             throw CheckpointError(file: name, "the model has \(expected.outputCount) outputs but \(classNames.count) class names")
         }
+        guard Set(classNames).count == classNames.count else {
+            throw CheckpointError(file: name, "metadata \"classes\" names a class twice")
+        }
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         func stored(_ entries: [StateEntry], fileName: (String) -> String) throws(CheckpointError) -> [NamedTensor] {
             var result: [NamedTensor] = []
@@ -218,6 +236,10 @@ public struct Checkpoint {
             let known = Set(modelState.map(\.name) + optimizerState.map { optimizerPrefix + $0.name })
             let extra = tensors.map(\.name).filter { !known.contains($0) && !$0.hasPrefix("velocity.") }
             throw CheckpointError(file: name, "has tensors the model does not use: \(extra.prefix(5).joined(separator: ", "))")
+        }
+        for tensor in modelState + optimizerState {
+            guard case .float32(let values) = tensor.values, !allFinite(values) else { continue }
+            throw CheckpointError(file: name, "tensor \"\(tensor.name)\" holds NaN or infinite values: the run that wrote it had diverged")
         }
         var checkpoint = Checkpoint(model: model, classNames: classNames, normalization: normalization,
                                     preparation: preparation, modelState: modelState, optimizer: optimizer, optimizerState: optimizerState,
@@ -254,6 +276,13 @@ public struct Checkpoint {
     public func loadOptimizerState(into optimizer: any Optimizer) {
         optimizer.load(state: Dictionary(optimizerState.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }))
     }
+}
+
+/// Whether no value is NaN or infinite (x − x is 0 for finite x and NaN otherwise).
+func allFinite(_ values: [Float]) -> Bool {
+    var sum: Float = 0
+    for value in values { sum += value - value }
+    return sum == 0
 }
 
 /// Compact JSON for metadata values.

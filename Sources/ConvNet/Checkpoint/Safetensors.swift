@@ -64,6 +64,12 @@ public enum Safetensors {
             throw CheckpointError(file: name, "truncated: the header needs \(headerLength) bytes but only \(file.count - 8) follow")
         }
         let dataStart = 8 + Int(headerLength)
+        // Parsing builds an object per JSON value, several times the header's size: count the
+        // values first (outside strings), so a header of a million empty entries costs nothing.
+        let values = jsonValueCount(file[8..<dataStart])
+        guard values <= headerValueLimit else {
+            throw CheckpointError(file: name, "not a ConvNet checkpoint: its header holds \(values) JSON values, over the limit of \(headerValueLimit) (a model's tensors need a few each)")
+        }
         let headerData = Data(file[8..<dataStart])
         guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
             throw CheckpointError(file: name, "not a safetensors checkpoint: its header is not a JSON object")
@@ -140,6 +146,28 @@ public enum Safetensors {
             }
         }
         return (tensors, metadata)
+    }
+
+    /// The most JSON values (objects, arrays, strings, numbers) a header may hold: about 20
+    /// per tensor entry (its name, dtype, shape and offsets), so over 10,000 tensors.
+    static let headerValueLimit = 1 << 18
+
+    /// An upper bound on the number of values in JSON text: one more than the commas, plus the
+    /// opening brackets, outside strings. Linear, allocates nothing.
+    static func jsonValueCount(_ text: ArraySlice<UInt8>) -> Int {
+        var count = 1, inString = false, escaped = false
+        for byte in text {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: ","), UInt8(ascii: "{"), UInt8(ascii: "["): count += 1
+            default: break
+            }
+        }
+        return count
     }
 
     /// CRC-32 of everything a reader relies on: the metadata except `checksum` (sorted by key),

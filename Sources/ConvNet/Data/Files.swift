@@ -44,16 +44,17 @@ public func oneLine(_ text: String) -> String {
     return result
 }
 
-/// Reads a whole regular file, refusing directories and files over `limit` bytes
-/// before reading anything, and naming the problem in the error.
+/// Reads a whole regular file, refusing directories, FIFOs, devices and sockets, and files
+/// over `limit` bytes before reading anything, and naming the problem in the error.
 public func readFileBytes(_ path: String, limit: Int) throws(DataError) -> [UInt8] {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    // O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever, before fstat
+    // could tell what it is. (It changes nothing for reading a regular file.)
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
     guard descriptor >= 0 else { throw DataError(file: path, describeErrno(errno)) }
     defer { close(descriptor) }
     var status = stat()
     guard fstat(descriptor, &status) == 0 else { throw DataError(file: path, describeErrno(errno)) }
-    if (status.st_mode & S_IFMT) == S_IFDIR { throw DataError(file: path, "is a directory") }
-    guard (status.st_mode & S_IFMT) == S_IFREG else { throw DataError(file: path, "is not a regular file") }
+    try requireRegularFile(status, path: path)
     let size = Int(status.st_size)
     guard size <= limit else {
         throw DataError(file: path, "is \(formatBytes(size)), larger than the \(formatBytes(limit)) limit for this kind of file")
@@ -76,6 +77,18 @@ public func readFileBytes(_ path: String, limit: Int) throws(DataError) -> [UInt
     if failure != 0 { throw DataError(file: path, "read failed: \(String(cString: strerror(failure)))") }
     guard done == size else { throw DataError(file: path, "changed while being read (expected \(size) bytes, got \(done))") }
     return bytes
+}
+
+/// Throws unless `status` (of `path`) is a regular file, saying what it is instead.
+func requireRegularFile(_ status: stat, path: String) throws(DataError) {
+    switch status.st_mode & S_IFMT {
+    case S_IFREG: return
+    case S_IFDIR: throw DataError(file: path, "is a directory")
+    case S_IFIFO: throw DataError(file: path, "is a FIFO (named pipe), not a regular file")
+    case S_IFCHR, S_IFBLK: throw DataError(file: path, "is a device, not a regular file")
+    case S_IFSOCK: throw DataError(file: path, "is a socket, not a regular file")
+    default: throw DataError(file: path, "is not a regular file")
+    }
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory is

@@ -20,14 +20,24 @@ public final class Classifier {
     private let loader: BatchLoader
     /// Class probabilities of the last batch `[B, K]`.
     private let probabilities = Tensor(shape: [0])
-    /// Images per forward pass.
-    public let batchSize = 256
+    /// Images per forward pass: 256, or fewer when that many would not fit in memory.
+    public let batchSize: Int
 
     /// A classifier for the model in `checkpoint`.
     public init(checkpoint: Checkpoint, file: String) throws(CheckpointError) {
         guard checkpoint.model.input.count == 3, [1, 3].contains(checkpoint.model.input[0]) else {
             throw CheckpointError(file: file, "the model takes \(checkpoint.model.input.shapeDescription) inputs; images have 1 or 3 channels")
         }
+        // The weights are in the file, but a small file can describe large activations: check
+        // what one image needs before any forward pass allocates it.
+        let plan: ModelPlan
+        do { plan = try ModelPlan(checkpoint.model) } catch { throw CheckpointError(file: file, "its model cannot be built: \(error)") }
+        let budget = MemoryBudget.machineBytes - MemoryBudget.processBaseBytes
+        let perImage = plan.memoryEstimate(batchSize: 1, training: false, threads: Parallelism.threads)
+        guard perImage <= budget else {
+            throw CheckpointError(file: file, "its model needs about \(MemoryBudget.describe(perImage)) to classify one image (\(checkpoint.model.input.shapeDescription) input, \(checkpoint.model.layers.count) layers), more than the \(MemoryBudget.describe(budget)) this machine has")
+        }
+        batchSize = max(1, min(256, budget / 2 / max(1, perImage)))
         do { model = try checkpoint.makeModel() } catch { throw CheckpointError(file: file, error.message) }
         classNames = checkpoint.classNames
         (channels, height, width) = (checkpoint.model.input[0], checkpoint.model.input[1], checkpoint.model.input[2])

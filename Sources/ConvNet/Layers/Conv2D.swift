@@ -408,6 +408,12 @@ extension Conv2D {
             return checkedProduct([filters, shape[0], kernel.height, kernel.width, output[1], output[2]]) ?? Int.max
         }
 
+        /// One image's columns: `[C·KH·KW, OH·OW]`.
+        public func scratchValues(forInput shape: [Int]) -> Int {
+            guard let output = try? outputShape(forInput: shape) else { return 0 }
+            return checkedProduct([shape[0], kernel.height, kernel.width, output[1], output[2]]) ?? Int.max
+        }
+
         /// ONNX `Conv` (weights `[F, C, KH, KW]`, bias, strides, pads as begin and end of each axis).
         public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
             let weight = try layer.tensor("weight")

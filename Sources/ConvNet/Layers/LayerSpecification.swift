@@ -23,6 +23,10 @@ public protocol LayerSpecification: Codable, Equatable, Sendable {
     /// Multiply-adds of one image's forward pass (for reports and benchmarks).
     func multiplyAccumulates(forInput inputShape: [Int]) -> Int
 
+    /// Values of working memory each worker thread holds for one image beyond the layer's
+    /// output (a convolution's im2col columns), for the run's memory estimate.
+    func scratchValues(forInput inputShape: [Int]) -> Int
+
     /// Builds the layer for an input shape `outputShape` accepted, drawing initial weights
     /// (or its random stream) from `random`.
     func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer
@@ -37,6 +41,8 @@ extension LayerSpecification {
     public func parameterCount(forInput inputShape: [Int]) -> Int? { 0 }
     /// Layers whose work is not multiply-adds worth counting.
     public func multiplyAccumulates(forInput inputShape: [Int]) -> Int { 0 }
+    /// Layers that need no working memory beyond their output.
+    public func scratchValues(forInput inputShape: [Int]) -> Int { 0 }
 
     /// Whether `other` is a specification of the same type with the same values.
     func isEqual(to other: any LayerSpecification) -> Bool {

@@ -16,6 +16,8 @@ public struct ModelPlan: Sendable {
         public var parameters: Int
         /// Multiply-adds of one image's forward pass.
         public var multiplyAccumulates: Int
+        /// Working memory per worker thread for one image, in values (see `LayerSpecification.scratchValues`).
+        public var scratchValues: Int = 0
     }
 
     /// Per-image shape entering each layer, then the model's output (`layers.count + 1` shapes).
@@ -50,7 +52,8 @@ public struct ModelPlan: Sendable {
             }
             parameterCount += count
             layers.append(Layer(index: index, summary: specification.summary, outputShape: shapes[index + 1], parameters: count,
-                                multiplyAccumulates: specification.multiplyAccumulates(forInput: inputShape)))
+                                multiplyAccumulates: specification.multiplyAccumulates(forInput: inputShape),
+                                scratchValues: specification.scratchValues(forInput: inputShape)))
         }
         guard let outputShape = shapes.last, outputShape.count == 1 else {
             throw ModelError(layer: description.layers.count, summary: description.layers.last?.specification.summary ?? "",
@@ -64,6 +67,26 @@ public struct ModelPlan: Sendable {
     public var parameters: Int { layers.reduce(0) { $0 + $1.parameters } }
     /// Multiply-adds of one image's forward pass through the whole model.
     public var multiplyAccumulates: Int { layers.reduce(0) { $0 &+ $1.multiplyAccumulates } }
+
+    /// Values of every layer's output for one image, summed (saturating).
+    public var activationValuesPerImage: Int {
+        layers.reduce(shapes[0].reduce(1, *)) { sum, layer in sum.addingSaturating(layer.outputShape.reduce(1, *)) }
+    }
+
+    /// An estimate, in bytes, of the memory the model needs: its parameters (with their
+    /// gradients and `optimizerStates` values each when `training`), every layer's output for
+    /// `batchSize` images (three times over when training: outputs, their gradients and what
+    /// backward keeps, e.g. pooling indices or normalised inputs), and the largest working
+    /// memory (im2col columns) for `threads` workers. Data and the process itself come on top.
+    /// Checked before a run or an inference allocates anything, so a model or batch that could
+    /// not fit is refused with the numbers instead of failing half-way.
+    public func memoryEstimate(batchSize: Int, training: Bool, optimizerStates: Int = 1, threads: Int = 1) -> Int {
+        let parameterCopies = training ? 2 + optimizerStates : 1
+        let parameterBytes = parameters.multipliedSaturating(by: 4 * parameterCopies)
+        let activationBytes = activationValuesPerImage.multipliedSaturating(by: batchSize).multipliedSaturating(by: training ? 12 : 4)
+        let scratch = (layers.map(\.scratchValues).max() ?? 0).multipliedSaturating(by: 4 * max(1, threads))
+        return parameterBytes.addingSaturating(activationBytes).addingSaturating(scratch)
+    }
 
     /// The model table, as Keras' `model.summary()` prints it:
     /// ```
@@ -86,5 +109,19 @@ public struct ModelPlan: Sendable {
         }
         let rule = String(repeating: "─", count: widths.reduce(0, +) + 2 * (widths.count - 1))
         return ([line(header), rule] + rows.dropLast().map(line) + [rule, line(rows.last!)]).joined(separator: "\n")
+    }
+}
+
+extension Int {
+    /// `self + other`, or `Int.max` when that overflows.
+    func addingSaturating(_ other: Int) -> Int {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
+
+    /// `self × other`, or `Int.max` when that overflows.
+    func multipliedSaturating(by other: Int) -> Int {
+        let (product, overflow) = multipliedReportingOverflow(by: other)
+        return overflow ? .max : product
     }
 }

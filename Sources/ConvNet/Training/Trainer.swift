@@ -157,15 +157,26 @@ public final class Trainer {
     /// The best epoch's test confusion matrix, and the report as last written (for its final status).
     private var bestConfusion: [[Int]] = [], report: RunReport?
     private var metricsRows: [String] = []
+    /// Bytes this process is expected to need at most: model and batch (see
+    /// `ModelPlan.memoryEstimate`), the data as bytes, and the process itself.
+    public let memoryEstimate: Int
+    /// Held from `init` until `run` returns, while this trainer may write into
+    /// `checkpointDirectory` (rank 0 only).
+    private var directoryLock: RunDirectoryLock?
 
     /// Prepares a run of `configuration` on `data`, writing to `checkpointDirectory`,
     /// continuing from `resume` (a training checkpoint of the same architecture) if given.
     /// `processes` are the processes of a data-parallel run (one by default): `training.batchSize`
     /// must be a multiple of their number; their gradients are summed in buckets of about
-    /// `gradientBucketBytes`.
+    /// `gradientBucketBytes`. The trainer locks `checkpointDirectory` until `run` returns (see
+    /// `RunDirectoryLock`); a new run (no `resume`) into a directory holding an earlier run's
+    /// files is refused unless `overwrite`, which deletes them first. A run whose
+    /// `memoryEstimate` exceeds `memoryLimit` (default: `MemoryBudget.machineBytes`) is refused
+    /// before the model is allocated.
     public init(configuration: Configuration, data: TrainingData, checkpointDirectory: String,
                 resume: (checkpoint: Checkpoint, path: String)? = nil, configurationFile: String = "config",
-                processes: any ProcessGroup = SingleProcess(), gradientBucketBytes: Int = 512 << 10) throws(TrainingError) {
+                processes: any ProcessGroup = SingleProcess(), gradientBucketBytes: Int = 512 << 10,
+                overwrite: Bool = false, memoryLimit: Int? = nil) throws(TrainingError) {
         self.configuration = configuration
         self.data = data
         self.checkpointDirectory = checkpointDirectory
@@ -196,6 +207,20 @@ public final class Trainer {
         }
         BLAS.threads = training.threads
         Parallelism.threads = training.threads
+        let plan: ModelPlan
+        do { plan = try ModelPlan(configuration.model) } catch { throw .model(configurationFile, error) }
+        let share = training.batchSize / processes.size
+        let evaluationBatch = max(training.batchSize, 256)
+        let imageCount = data.train.count + (data.validation?.count ?? 0) + data.test.count
+        memoryEstimate = max(plan.memoryEstimate(batchSize: share, training: true, optimizerStates: 2, threads: training.threads),
+                             plan.memoryEstimate(batchSize: evaluationBatch, training: false, threads: training.threads))
+            .addingSaturating(imageCount.multipliedSaturating(by: configuration.model.input.reduce(1, *)))
+            .addingSaturating(MemoryBudget.processBaseBytes)
+        let limit = memoryLimit ?? MemoryBudget.machineBytes
+        guard memoryEstimate <= limit else {
+            throw .configuration(ConfigError(file: configurationFile,
+                "the run would need about \(MemoryBudget.describe(memoryEstimate)) (the model with batch \(share), the data, the process), more than the \(MemoryBudget.describe(limit)) \(memoryLimit == nil ? "this machine has" : "of --max-memory"); lower training.batchSize (--batch-size) or the model's size\(memoryLimit == nil ? "" : ", or raise --max-memory")"))
+        }
         do {
             model = try Sequential(configuration.model, seed: training.seed)
         } catch {
@@ -217,8 +242,22 @@ public final class Trainer {
         evaluator = Evaluator(normalization: normalization, batchSize: max(training.batchSize, 256))
         if let (checkpoint, path) = resume { try restore(checkpoint, path: path) }
         if writesFiles {
-            do { try prepareWritableDirectory(checkpointDirectory) } catch { throw .checkpoint(error) }
-            if resume != nil { loadEarlierMetrics() }
+            do throws(CheckpointError) {
+                try prepareWritableDirectory(checkpointDirectory)
+                directoryLock = try RunDirectoryLock(directory: checkpointDirectory)
+                let earlier = RunDirectoryLock.runFiles(in: checkpointDirectory)
+                if resume == nil && !earlier.isEmpty {
+                    guard overwrite else {
+                        throw CheckpointError(file: checkpointDirectory, "holds an earlier run (\(earlier.prefix(3).joined(separator: ", "))\(earlier.count > 3 ? ", …" : "")); continue it with --resume \(checkpointDirectory)/last.safetensors, replace it with --overwrite, or give another --output")
+                    }
+                    for name in earlier { unlink("\(checkpointDirectory)/\(name)") }
+                }
+            } catch { throw .checkpoint(error) }
+            if resume?.checkpoint.trainingState?.metricsRows != nil {
+                do { try writeMetrics() } catch { throw .checkpoint(error) }  // the rows `restore` took
+            } else if resume != nil {
+                loadEarlierMetrics()
+            }
         }
     }
 
@@ -277,6 +316,12 @@ public final class Trainer {
         guard let stored = checkpoint.optimizer, stored.typeName == configuration.training.optimizer.typeName else {
             throw .checkpoint(CheckpointError(file: path, "was trained with optimizer \(checkpoint.optimizer?.typeName ?? "none") but the config's is \(configuration.training.optimizer.typeName); resume with the same optimizer"))
         }
+        let batchSize = configuration.training.batchSize, trainCount = data.train.count
+        let stepsPerEpoch = (trainCount + batchSize - 1) / batchSize
+        guard checkpoint.step < stepsPerEpoch, state.epochSeen == min(checkpoint.step * batchSize, trainCount),
+              state.bestEpoch <= checkpoint.epoch, (state.metricsRows?.count ?? checkpoint.epoch) <= checkpoint.epoch else {
+            throw .checkpoint(CheckpointError(file: path, "its position (epoch \(checkpoint.epoch), step \(checkpoint.step), \(state.epochSeen) images seen) does not fit \(trainCount) training images in batches of \(batchSize); resume with the data and batch size it was trained with"))
+        }
         checkpoint.loadState(into: model)
         checkpoint.loadOptimizerState(into: optimizer)
         epoch = checkpoint.epoch
@@ -288,10 +333,12 @@ public final class Trainer {
         bestAccuracy = state.bestAccuracy
         bestEpoch = state.bestEpoch
         bestConfusion = state.bestConfusion ?? []
+        metricsRows = state.metricsRows ?? []
     }
 
     /// Trains until `training.epochs` or until `shouldStop` says so.
     public func run() throws(TrainingError) -> TrainingResult {
+        defer { directoryLock = nil }  // nothing is written after a run: the directory is free again
         let training = configuration.training
         let batchSize = training.batchSize, totalEpochs = training.epochs
         let trainCount = data.train.count
@@ -346,7 +393,7 @@ public final class Trainer {
                 if step < stepsPerEpoch && stopRequested {
                     epochSeconds = elapsed
                     try averageBatchStatistics()
-                    let path = try saveTrainingState()
+                    let path = try saveTrainingState(learningRate: learningRate)
                     try writeReport(status: "interrupted", lastTest: nil)
                     return TrainingResult(epochs: finished, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
                                           checkpointDirectory: checkpointDirectory, interrupted: true, lastCheckpoint: path)
@@ -503,25 +550,48 @@ public final class Trainer {
                    optimizer: (configuration.training.optimizer, optimizer),
                    trainingState: .init(epochLossSum: lossSum, epochCorrect: correct, epochSeen: seen,
                                         epochSeconds: epochSeconds, bestAccuracy: bestAccuracy, bestEpoch: bestEpoch,
-                                        bestConfusion: bestConfusion))
+                                        bestConfusion: bestConfusion, metricsRows: metricsRows))
+    }
+
+    /// Throws `.nonFiniteState` when `checkpoint` holds a NaN or an infinity: checked by every
+    /// process before anything is written (their states are identical), so a run whose last
+    /// updates exploded never leaves such a checkpoint.
+    private func requireFinite(_ checkpoint: Checkpoint, learningRate: Double) throws(TrainingError) {
+        guard let tensor = checkpoint.firstNonFiniteTensor else { return }
+        throw .nonFiniteState(epoch: step == 0 ? epoch : epoch + 1, step: step, learningRate: learningRate, tensor: tensor)
     }
 
     /// Writes `last.safetensors` (full state at the current step) and returns its path.
     @discardableResult
-    private func saveTrainingState() throws(TrainingError) -> String {
+    private func saveTrainingState(learningRate: Double) throws(TrainingError) -> String {
+        let state = trainingCheckpoint()
+        try requireFinite(state, learningRate: learningRate)
         guard writesFiles else { return path("last.safetensors") }
-        do { try trainingCheckpoint().write(to: path("last.safetensors")) } catch { throw .checkpoint(error) }
+        do { try state.write(to: path("last.safetensors")) } catch { throw .checkpoint(error) }
         return path("last.safetensors")
     }
 
     /// After an epoch: `last.safetensors`, `model.safetensors`, `best.safetensors` when the epoch
     /// is the best so far (`best`), every `checkpoint.every` epochs `epoch-NNNN.safetensors`
     /// (keeping `checkpoint.keep`), and `metrics.csv`.
+    ///
+    /// The new row goes into `metrics.csv` first, then into the training checkpoints, which
+    /// carry all rows: a run killed in between leaves `metrics.csv` one row ahead, and resuming
+    /// rewrites it from the checkpoint (see `init`).
     private func saveEpoch(_ metrics: EpochMetrics, best: Bool) throws(TrainingError) {
-        guard writesFiles else { return }
+        metricsRows.append(Trainer.metricsRow(metrics))
         let state = trainingCheckpoint()
+        try requireFinite(state, learningRate: metrics.learningRate)
+        // Weights can stay finite and still give logits that are not (the epoch's last update
+        // was never seen by a training loss): such a model is not saved either.
+        for evaluated in [metrics.validation?.loss, metrics.test.loss].compactMap({ $0 }) where !(evaluated.isFinite && Float(evaluated) < Trainer.divergedLoss) {
+            let batchSize = configuration.training.batchSize
+            throw .diverged(epoch: epoch, step: (data.train.count + batchSize - 1) / batchSize, learningRate: metrics.learningRate, loss: Float(evaluated))
+        }
+        guard writesFiles else { return }
         let settings = configuration.checkpoint
         do throws(CheckpointError) {
+            try writeMetrics()
             try state.write(to: path("last.safetensors"))
             let model = Checkpoint(model: self.model, classNames: data.classNames, normalization: normalization,
                                    preparation: configuration.data.preparation, configuration: configuration.jsonString(), epoch: epoch)
@@ -532,10 +602,7 @@ public final class Trainer {
                 let old = epoch - settings.every * settings.keep
                 if old > 0 { try? FileManager.default.removeItem(atPath: path(Trainer.epochFileName(old))) }
             }
-            metricsRows.append(Trainer.metricsRow(metrics))
-            let csv = ([Trainer.metricsHeader] + metricsRows).joined(separator: "\n") + "\n"
             do throws(DataError) {
-                try writeFileAtomically(Array(csv.utf8), to: path("metrics.csv"))
                 try writeFileAtomically(Array(Trainer.confusionCSV(metrics.test.confusion, classNames: data.classNames).utf8),
                                         to: path("confusion-last.csv"))
                 if best {
@@ -547,6 +614,14 @@ public final class Trainer {
             }
         } catch {
             throw .checkpoint(error)
+        }
+    }
+
+    /// Writes `metrics.csv`: the header and `metricsRows`.
+    private func writeMetrics() throws(CheckpointError) {
+        let csv = ([Trainer.metricsHeader] + metricsRows).joined(separator: "\n") + "\n"
+        do { try writeFileAtomically(Array(csv.utf8), to: path("metrics.csv")) } catch {
+            throw CheckpointError(file: error.file, "cannot write the metrics: \(error.message)")
         }
     }
 
@@ -579,10 +654,11 @@ public final class Trainer {
                       m.trainAccuracy, m.test.loss, m.test.accuracy, m.seconds, m.imagesPerSecond) + validation
     }
 
-    /// When resuming into a directory with a metrics.csv, keep its rows for the epochs already done.
+    /// When resuming from a checkpoint older than the rows it carries, keep the rows of the
+    /// directory's metrics.csv for the epochs already done.
     private func loadEarlierMetrics() {
-        guard let text = try? String(contentsOfFile: path("metrics.csv"), encoding: .utf8) else { return }
-        metricsRows = text.split(separator: "\n").dropFirst().map(String.init).filter { row in
+        guard let bytes = try? readFileBytes(path("metrics.csv"), limit: 64 << 20) else { return }
+        metricsRows = String(decoding: bytes, as: UTF8.self).split(separator: "\n").dropFirst().map(String.init).filter { row in
             guard let number = row.split(separator: ",").first.flatMap({ Int($0) }) else { return false }
             return number <= epoch
         }

@@ -10,6 +10,10 @@ public enum TrainingError: ConvNetError {
     case checkpoint(CheckpointError)
     /// The loss became NaN, infinite or exploded (see `Trainer.divergedLoss`).
     case diverged(epoch: Int, step: Int, learningRate: Double, loss: Float)
+    /// A tensor the next checkpoint would hold (weights, batch-norm statistics, optimizer
+    /// state) has NaN or infinite values, though the losses seen were finite: the last updates
+    /// exploded. Nothing is written.
+    case nonFiniteState(epoch: Int, step: Int, learningRate: Double, tensor: String)
     /// The processes of a data-parallel run could not work together (a collective failed, or
     /// they do not share the same config, data or starting state).
     case communication(CommunicationError)
@@ -27,6 +31,9 @@ public enum TrainingError: ConvNetError {
         case .communication(let error): return error.description
         case let .processesDiffer(part, rank):
             return "data-parallel training: rank \(rank)'s \(part) differs from rank 0's; every process needs the same config, data files, --resume checkpoint and train options (copy them to every machine)"
+        case let .nonFiniteState(epoch, step, learningRate, tensor):
+            return oneLine("training diverged: tensor \"\(tensor)\" holds NaN or infinite values \(step == 0 ? "at the end of epoch \(epoch)" : "at epoch \(epoch), step \(step)") (learning rate \(learningRate)); "
+                + "try a lower learning rate, e.g. --learning-rate \(formatRate(learningRate / 10)). No checkpoint was written; the last good one is unchanged.")
         case let .diverged(epoch, step, learningRate, loss):
             let value = loss.isNaN ? "NaN" : loss.isInfinite ? "infinite" : String(format: "%.4g", loss)
             return "training diverged: the loss became \(value) at epoch \(epoch), step \(step) (learning rate \(learningRate)); "

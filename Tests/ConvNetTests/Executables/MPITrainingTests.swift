@@ -117,11 +117,11 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(single.status, 0, single.standardError)
         // From the stop on, one process sums in another order than two; SGD carries the rounding
         // differences forward, and over up to two epochs of 500 steps they reach about 1e-3 of the
-        // loss (9e-4 seen). The bound is 5e-3: a resume from the wrong step, batch share or
-        // optimizer state moves the loss by more.
+        // loss (9e-4 seen) and move up to 2 of the 500 test images. The bounds are 5e-3 and 3
+        // images: a resume from the wrong step, batch share or optimizer state moves them more.
         for (a, b) in zip(try metrics(directory + "/straight"), try metrics(directory + "/stopped-one")) {
             XCTAssertEqual(Double(b[2])!, Double(a[2])!, accuracy: 5e-3 * Double(a[2])!, "train loss: \(a) vs \(b)")
-            XCTAssertEqual(Double(b[5])!, Double(a[5])!, accuracy: 0.001, "test accuracy: \(a) vs \(b)")
+            XCTAssertEqual(Double(b[5])!, Double(a[5])!, accuracy: 0.0061, "test accuracy (500 images; 3 may change): \(a) vs \(b)")
         }
     }
 

@@ -52,7 +52,7 @@ final class PNGFileTests: XCTestCase {
     }
 
     func testNotARegularFile() {
-        assertReadError("/dev/null", message: "is not a regular file")
+        assertReadError("/dev/null", message: "is a device, not a regular file")
     }
 
     /// A mode-000 file. Root may read any file, so as root the read runs with the effective
