@@ -47,6 +47,14 @@ public final class BatchNorm: Layer {
     private let inverseDeviation = Tensor(shape: [0])
     /// Output and input gradient, the input's shape.
     private let output = Tensor(shape: [0]), inputGradient = Tensor(shape: [0])
+    /// An activation applied in the output pass, `y = f(γ·x̂ + β)`, whose derivative backward
+    /// applies to dY first (see `absorb(_:)`): batch norm is usually followed by a ReLU, and
+    /// this saves its two passes over the activations. Nil by default.
+    public private(set) var activation: (any ActivationFunction)?
+    /// dY ⊙ f′(y), the input's shape, when an activation is absorbed; backward reads it as dY.
+    private let maskedGradient = Tensor(shape: [0])
+    /// The output gradient backward works from: dY, or `maskedGradient`.
+    private var gradientSource: UnsafeMutablePointer<Float> { activation == nil ? outputGradient!.data : maskedGradient.data }
     /// The pass in progress, for the worker jobs.
     private var input: Tensor?, outputGradient: Tensor?, phase = Phase.inference
     private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
@@ -98,6 +106,12 @@ public final class BatchNorm: Layer {
 
     public var buffers: [Buffer] { [runningMean, runningVariance, batchesTracked] }
 
+    public func absorb(_ activation: any ActivationFunction) -> Bool {
+        guard self.activation == nil else { return false }
+        self.activation = activation
+        return true
+    }
+
     /// `x [N, C, H, W]` or `[N, C]` → `y`, the same shape.
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         precondition(input.shape.count >= 2 && input.shape[1] == channels, "BatchNorm expects [N, \(channels), …], got \(input.shape)")
@@ -127,6 +141,7 @@ public final class BatchNorm: Layer {
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         precondition(outputGradient.shape == output.shape)
         inputGradient.reshape(to: output.shape)
+        if activation != nil { maskedGradient.reshape(to: output.shape) }
         self.outputGradient = outputGradient
         if let statisticsGroup {
             // Σdy and Σdy·x̂ over every process's share (this share's go into dβ and dγ).
@@ -192,6 +207,17 @@ public final class BatchNorm: Layer {
         for n in 0..<batch {
             let (source, target) = (x + (n * channels + channel) * spatial, y + (n * channels + channel) * spatial)
             for s in 0..<spatial { target[s] = scale * source[s] + shift }
+            activation?.forward(target, adding: 0, into: target, count: spatial)
+        }
+    }
+
+    /// With an absorbed activation, dY ⊙ f′(y) over one channel into `maskedGradient`.
+    private func maskGradient(_ channel: Int) {
+        guard let activation, let outputGradient else { return }
+        let (batch, spatial) = (output.shape[0], self.spatial)
+        for n in 0..<batch {
+            let offset = (n * channels + channel) * spatial
+            activation.backward(outputGradient.data + offset, output: output.data + offset, into: maskedGradient.data + offset, count: spatial)
         }
     }
 
@@ -231,12 +257,13 @@ public final class BatchNorm: Layer {
     /// With x̂ = (x − μ)·inverse: dβ += Σ dy, dγ += Σ dy·x̂ = inverse·(Σ dy·x − μ·Σ dy), and in
     /// training dx = γ·inverse·(dy − mean(dy) − x̂·mean(dy·x̂)), linear in dy and x.
     private func backwardShare(_ worker: Int) {
-        guard let input, let outputGradient else { return }
+        guard let input, outputGradient != nil else { return }
         let (batch, spatial) = (input.shape[0], self.spatial)
         let count = Float(batch * spatial)
-        let (x, dy) = (input.data, outputGradient.data)
+        let (x, dy) = (input.data, gradientSource)
         let (dGamma, dBeta) = (weight.gradient.data, bias.gradient.data)
         for channel in partition(channels, worker: worker, of: Parallelism.threads) {
+            maskGradient(channel)
             let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
             var sumGradient = 0.0, sumGradientInput = 0.0
             for n in 0..<batch {
@@ -255,9 +282,9 @@ public final class BatchNorm: Layer {
     /// training dx = scale·dy − scale·mean(dy) − scale·inverse·mean(dy·x̂)·(x − μ) = a·dy + b·x + c
     /// with scale = γ·inverse; inference dx = scale·dy.
     private func inputGradient(_ channel: Int, meanGradient: Float, meanGradientNormal: Float) {
-        guard let input, let outputGradient else { return }
+        guard let input, outputGradient != nil else { return }
         let (batch, spatial) = (input.shape[0], self.spatial)
-        let (x, dy, dx) = (input.data, outputGradient.data, inputGradient.data)
+        let (x, dy, dx) = (input.data, gradientSource, inputGradient.data)
         let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
         let scale = weight.value.data[channel] * inverse
         let a = scale
@@ -273,10 +300,11 @@ public final class BatchNorm: Layer {
     /// Synchronised backward, first job: this share's Σdy and Σdy·x̂ per channel into `sums` and
     /// `secondSums`, and into dβ and dγ (the gradient all-reduce adds the other shares' there).
     private func gradientSumShare(_ worker: Int) {
-        guard let input, let outputGradient else { return }
+        guard let input, outputGradient != nil else { return }
         let (batch, spatial) = (input.shape[0], self.spatial)
-        let (x, dy) = (input.data, outputGradient.data)
+        let (x, dy) = (input.data, gradientSource)
         for channel in partition(channels, worker: worker, of: Parallelism.threads) {
+            maskGradient(channel)
             let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
             var sumGradient = 0.0, sumGradientInput = 0.0
             for n in 0..<batch {

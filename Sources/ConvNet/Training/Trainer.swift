@@ -210,10 +210,8 @@ public final class Trainer {
         let plan: ModelPlan
         do { plan = try ModelPlan(configuration.model) } catch { throw .model(configurationFile, error) }
         let share = training.batchSize / processes.size
-        let evaluationBatch = max(training.batchSize, 256)
         let imageCount = data.train.count + (data.validation?.count ?? 0) + data.test.count
-        memoryEstimate = max(plan.memoryEstimate(batchSize: share, training: true, optimizerStates: 2, threads: training.threads),
-                             plan.memoryEstimate(batchSize: evaluationBatch, training: false, threads: training.threads))
+        memoryEstimate = plan.memoryEstimate(batchSize: share, training: true, optimizerStates: 2, threads: training.threads)
             .addingSaturating(imageCount.multipliedSaturating(by: configuration.model.input.reduce(1, *)))
             .addingSaturating(MemoryBudget.processBaseBytes)
         let limit = memoryLimit ?? MemoryBudget.machineBytes
@@ -239,7 +237,9 @@ public final class Trainer {
             normalization = try data.normalization(for: configuration, configurationFile: configurationFile)
         }
         loader = BatchLoader(normalization: normalization)
-        evaluator = Evaluator(normalization: normalization, batchSize: max(training.batchSize, 256))
+        // Evaluating in training-sized batches reuses the training pass's buffers: a larger
+        // batch would add its own activations to the run's peak memory for little speed.
+        evaluator = Evaluator(normalization: normalization, batchSize: share)
         if let (checkpoint, path) = resume { try restore(checkpoint, path: path) }
         if writesFiles {
             do throws(CheckpointError) {

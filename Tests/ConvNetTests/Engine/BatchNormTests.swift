@@ -51,6 +51,42 @@ final class BatchNormTests: XCTestCase {
 
     /// Inference uses the running estimates, not the batch: one image is normalised the same
     /// alone or in any batch.
+    /// An activation absorbed by batch norm (conv → batchnorm → relu, the usual block) gives
+    /// bit-identical outputs, gradients and running statistics to the separate layer, in
+    /// training and in inference, on images and on flat features.
+    func testFusedActivationsMatchSeparateLayers() throws {
+        for activation in [#"{"type": "relu"}"#, #"{"type": "leakyrelu", "slope": 0.1}"#, #"{"type": "tanh"}"#] {
+            let json = """
+                {"input": [2, 9, 9], "layers": [
+                  {"type": "conv", "filters": 3, "kernel": 3, "bias": false}, {"type": "batchnorm"}, \(activation),
+                  {"type": "flatten"}, {"type": "dense", "units": 6}, {"type": "batchnorm"}, \(activation), {"type": "dense", "units": 3}]}
+                """
+            let description = try JSONDecoder().decode(ModelDescription.self, from: Data(json.utf8))
+            var results: [[Float]] = []
+            for fuse in [false, true] {
+                let model = try Sequential(description, seed: 3, fuseActivations: fuse)
+                XCTAssertEqual((model.layers[1] as! BatchNorm).activation != nil, fuse)
+                XCTAssertEqual(model.runsLayer[2], !fuse)
+                XCTAssertEqual(model.runsLayer[6], !fuse)
+                let loss = SoftmaxCrossEntropy()
+                var values: [Float] = []
+                for step in 0..<2 {
+                    let logits = model.forward(randomTensor([4, 2, 9, 9], seed: UInt64(4 + step)), phase: .training).values
+                    loss.forward(logits: Tensor(shape: [4, 3], values: logits), labels: [0, 1, 2, 1])
+                    model.zeroGradients()
+                    model.backward(loss.backward())
+                    values += logits + model.parameters.flatMap(\.gradient.values)
+                }
+                values += model.forward(randomTensor([4, 2, 9, 9], seed: 9), phase: .inference).values
+                values += model.stateDictionary.flatMap { tensor -> [Float] in
+                    if case .float32(let floats) = tensor.values { return floats } else { return [] }
+                }
+                results.append(values)
+            }
+            XCTAssertEqual(results[0], results[1], activation)
+        }
+    }
+
     func testInferenceUsesRunningEstimates() {
         let layer = BatchNorm(channels: 2)
         guard case .float32(let mean) = layer.runningMean.storage, case .float32(let variance) = layer.runningVariance.storage else {
