@@ -88,6 +88,7 @@ struct LineChart {
         var step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? 10 * magnitude
         if integers { step = max(1, step.rounded()) }
         let first = (low / step).rounded(.up) * step
-        return stride(from: first, through: high + step * 1e-9, by: step).map { $0 }
+        // + 0 turns a −0 (a range starting just below zero) into 0, which prints as "0", not "-0".
+        return stride(from: first, through: high + step * 1e-9, by: step).map { $0 + 0 }
     }
 }

@@ -113,4 +113,12 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(Report.shellQuoted("it's $HOME"), "'it'\"'\"'s $HOME'")
         XCTAssertEqual(Report.shellQuoted(""), "''")
     }
+
+    /// A loss axis starting just below zero gets a tick at 0 that prints as "0", not "-0".
+    func testChartTicksHaveNoNegativeZero() {
+        let ticks = LineChart.ticks(low: -0.004, high: 0.14, logarithmic: false)
+        XCTAssertEqual(ticks.first, 0)
+        XCTAssertEqual(ticks.first?.sign, .plus)
+        XCTAssertEqual(String(format: "%.3g", ticks.first ?? 1), "0")
+    }
 }
