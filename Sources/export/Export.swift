@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import ConvNet
 import Foundation
 
@@ -18,6 +19,9 @@ struct Export: ParsableCommand {
             inference form; dropout is left out.
             """,
         version: ConvNetVersion.string)
+
+    /// A usage error is one line: `error: unknown option '--foo'; see export --help`.
+    static func main() { mainReportingOneLine() }
 
     @Argument(help: ArgumentHelp("A model or training checkpoint written by train.", valueName: "checkpoint"))
     var checkpoint: String

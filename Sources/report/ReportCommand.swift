@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import ConvNet
 import Foundation
 
@@ -14,6 +15,9 @@ struct ReportCommand: ParsableCommand {
             curves and shows each run (default file: comparison.html).
             """,
         version: ConvNetVersion.string)
+
+    /// A usage error is one line: `error: unknown option '--foo'; see report --help`.
+    static func main() { mainReportingOneLine() }
 
     @Argument(help: ArgumentHelp("Run directories (a train --output or checkpoint.directory).", valueName: "run-dir"))
     var runs: [String]

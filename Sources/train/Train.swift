@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import ConvNet
 import ConvNetMPI
 import Foundation
@@ -20,25 +21,28 @@ struct Train: ParsableCommand {
             """,
         version: ConvNetVersion.string)
 
+    /// A usage error is one line: `error: unknown option '--foo'; see train --help`.
+    static func main() { mainReportingOneLine() }
+
     @Argument(help: ArgumentHelp("The run's JSON config, e.g. configs/mnist.json (or give it with --config).", valueName: "config"))
     var configArgument: String?
 
     @Option(name: [.customShort("c"), .long], help: ArgumentHelp("The run's JSON config.", valueName: "file"))
     var config: String?
 
-    @Option(name: [.short, .long], help: "Total epochs of the run (a resumed run continues up to this).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Total epochs of the run (a resumed run continues up to this).")
     var epochs: Int?
 
-    @Option(name: [.short, .long], help: "Images per step.")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Images per step.")
     var batchSize: Int?
 
-    @Option(name: [.customLong("learning-rate"), .customLong("lr")], help: "Base learning rate (--lr for short).")
+    @Option(name: [.customLong("learning-rate"), .customLong("lr")], parsing: .unconditional, help: "Base learning rate (--lr for short).")
     var learningRate: Double?
 
-    @Option(help: "Seed for initialisation, shuffling, augmentation and dropout.")
+    @Option(parsing: .unconditional, help: "Seed for initialisation, shuffling, augmentation and dropout.")
     var seed: UInt64?
 
-    @Option(name: [.short, .long], help: "Threads for BLAS and the element-wise work.")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads for BLAS and the element-wise work.")
     var threads: Int?
 
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Checkpoint directory (overrides the config's).", valueName: "dir"))
@@ -59,16 +63,16 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Progress during an epoch: bar (a live line on a terminal), lines (a line every --progress-interval seconds, for logs), none; default bar on a terminal, none otherwise.", valueName: "mode"))
     var progress: ProgressMode?
 
-    @Option(help: ArgumentHelp("Seconds between progress lines with --progress lines.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between progress lines with --progress lines.", valueName: "seconds"))
     var progressInterval: Double = 10
 
     @Flag(name: [.short, .long], help: "Print only the final summary.")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Under mpirun: seconds a process waits for the others before declaring the run stuck.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Under mpirun: seconds a process waits for the others before declaring the run stuck.", valueName: "seconds"))
     var collectiveTimeout: Double = 300
 
-    @Option(help: ArgumentHelp("Under mpirun: size of the gradient buckets summed while backward runs, in KB.", valueName: "KB"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Under mpirun: size of the gradient buckets summed while backward runs, in KB.", valueName: "KB"))
     var bucketKb: Int = 512
 
     @Flag(help: "Under mpirun: sum the gradients only after backward, not overlapped with it (for measuring the overlap).")

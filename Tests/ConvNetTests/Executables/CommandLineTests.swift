@@ -1,0 +1,54 @@
+import Foundation
+import XCTest
+@testable import ConvNet
+
+/// What every executable prints for a bad command line, a bad option value, and names that
+/// could fool a terminal or a script: one line each, naming the option, file or class.
+final class CommandLineTests: XCTestCase {
+    /// Asserts a usage error: exit status 64 (EX_USAGE), nothing on stdout, and exactly the
+    /// one stderr line `error: <expected>`.
+    private func assertUsageError(_ output: ProcessOutput, _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(output.status, 64, output.standardError, file: file, line: line)
+        XCTAssertEqual(output.standardError, "error: \(expected)\n", file: file, line: line)
+        XCTAssertEqual(output.standardOutput, "", file: file, line: line)
+    }
+
+    func testUsageErrorsAreOneLine() throws {
+        let required = ["train": ["configs/mnist.json"], "infer": ["a.png"], "export": ["model.safetensors", "--onnx", "model.onnx"],
+                        "bench": [], "idx2png": ["configs/mnist.json", "--output", "out"], "report": ["runs/a"]]
+        for (name, arguments) in required {
+            assertUsageError(try runProduct(name, arguments + ["--no-such-option"]), "unknown option '--no-such-option'; see \(name) --help")
+        }
+        assertUsageError(try runProduct("train", ["configs/mnist.json", "--learning-rat", "0.1"]),
+                         "unknown option '--learning-rat' (did you mean '--learning-rate'?); see train --help")
+        assertUsageError(try runProduct("train", []), "give the config, e.g. train configs/mnist.json; see train --help")
+        assertUsageError(try runProduct("train", ["configs/mnist.json", "--epochs", "two"]),
+                         "the value 'two' is invalid for '--epochs <epochs>'; see train --help")
+        assertUsageError(try runProduct("infer", ["--top", "0", "a.png"]), "--top must be at least 1, found 0; see infer --help")
+        assertUsageError(try runProduct("export", ["model.safetensors"]), "missing expected argument '--onnx <file>'; see export --help")
+        assertUsageError(try runProduct("bench", ["--threads", "0"]), "--threads must be in 1...256, found 0; see bench --help")
+        assertUsageError(try runProduct("bench", ["--threads", "99999999999"]), "--threads must be in 1...256, found 99999999999; see bench --help")
+        assertUsageError(try runProduct("bench", ["--only", "everything"]),
+                         "--only must be one of sgemm, train, infer, conv, naive, memory, found \"everything\"; see bench --help")
+        assertUsageError(try runProduct("report", []), "missing expected argument '<run-dir> ...'; see report --help")
+        // Help and version still print in full on stdout.
+        let help = try runProduct("train", ["--help"])
+        XCTAssertEqual(help.status, 0)
+        XCTAssertTrue(help.standardOutput.contains("USAGE: train"), help.standardOutput)
+        XCTAssertEqual(try runProduct("idx2png", ["--version"]).standardOutput, ConvNetVersion.string + "\n")
+    }
+
+    /// idx2png's limits are checked, whether the value follows `=` or a space (a negative
+    /// value after a space used to be taken for an option: "missing value for '--train-limit'").
+    func testIDXToPNGLimitsAreChecked() throws {
+        let directory = temporaryDirectory(self)
+        let config = repositoryRoot + "/configs/mnist.json"
+        for (option, value) in [("--train-limit", "-5"), ("--test-limit", "-1"), ("--train-limit", "0")] {
+            for form in [["\(option)=\(value)"], [option, value]] {
+                assertUsageError(try runProduct("idx2png", [config, "--output", directory + "/out"] + form),
+                                 "\(option) must be at least 1, found \(value); see idx2png --help")
+            }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/out"))
+    }
+}
