@@ -148,12 +148,12 @@ struct Train: ParsableCommand {
         let processes: any ProcessGroup = group ?? SingleProcess()
         // Only rank 0 prints; the other processes of a data-parallel run are silent.
         let quiet = self.quiet || processes.rank != 0
-        var overrides: [String: Any] = [:]
-        if let epochs { overrides["training.epochs"] = epochs }
-        if let batchSize { overrides["training.batchSize"] = batchSize }
-        if let learningRate { overrides["training.optimizer.learningRate"] = learningRate }
-        if let seed { overrides["training.seed"] = seed }
-        if let threads { overrides["training.threads"] = threads }
+        var overrides: [ConfigurationOverride] = []
+        if let epochs { overrides.append(.init("--epochs", keyPath: "training.epochs", value: epochs)) }
+        if let batchSize { overrides.append(.init("--batch-size", keyPath: "training.batchSize", value: batchSize)) }
+        if let learningRate { overrides.append(.init("--learning-rate", keyPath: "training.optimizer.learningRate", value: learningRate)) }
+        if let seed { overrides.append(.init("--seed", keyPath: "training.seed", value: seed)) }
+        if let threads { overrides.append(.init("--threads", keyPath: "training.threads", value: threads)) }
         let settings = try Configuration.load(contentsOf: configPath, overrides: overrides)
 
         if summary {

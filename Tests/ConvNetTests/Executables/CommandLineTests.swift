@@ -51,4 +51,24 @@ final class CommandLineTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/out"))
     }
+
+    /// Command-line values that replace the config's are checked like it, and an error names the option.
+    func testTrainOptionErrorsNameTheOption() throws {
+        let directory = temporaryDirectory(self)
+        let config = directory + "/tiny.json"
+        writeBytes(Array(mnistConfigJSON(trainLimit: 64, testLimit: 64, epochs: 1, layers: tinyLayers).utf8), to: config)
+        for (arguments, expected) in [
+            (["--learning-rate", "nan"], "--learning-rate must be a finite number, found nan"),
+            (["--lr", "inf"], "--learning-rate must be a finite number, found inf"),
+            (["--learning-rate", "1e-320"], "--learning-rate must be > 0, found 1e-320, which is 0 as a 32-bit float"),
+            (["--epochs", "0"], "--epochs must be in 1...100000, found 0"),
+            (["--lr", "-0.5"], "--learning-rate must be > 0, found -0.5"),
+            (["--batch-size", "100000"], "--batch-size must be in 1...65536, found 100000"),
+            (["--threads", "0"], "--threads must be in 1...256, found 0"),
+        ] {
+            let run = try runProduct("train", [config] + arguments, in: directory)
+            XCTAssertEqual(run.status, 1)
+            XCTAssertEqual(run.standardError, "error: \(expected)\n")
+        }
+    }
 }
