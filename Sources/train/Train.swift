@@ -234,11 +234,12 @@ struct Train: ParsableCommand {
 
     private func runEvaluation(checkpointPath: String, settings: ConvNet.Configuration) throws {
         let checkpoint = try Checkpoint.read(contentsOf: checkpointPath)
-        let model = try checkpoint.makeModel()
+        let model: Sequential
+        do { model = try checkpoint.makeModel() } catch { throw CheckpointError(file: checkpointPath, error.message) }
         var evaluationSettings = settings
         evaluationSettings.data.validation = 0
         evaluationSettings.model = checkpoint.model
-        let data = try TrainingData.load(evaluationSettings, configurationFile: configPath)
+        let data = try TrainingData.load(evaluationSettings, configurationFile: configPath, modelFile: checkpointPath)
         guard data.classNames == checkpoint.classNames else {
             throw CheckpointError(file: checkpointPath, "was trained on classes \(Report.list(checkpoint.classNames)) but \(configPath)'s data has \(Report.list(data.classNames))")
         }

@@ -325,7 +325,8 @@ public final class Trainer {
                 }
                 if let failure = processes.failure { throw .communication(failure) }
                 guard batchLoss.isFinite && batchLoss < Trainer.divergedLoss else {
-                    throw .diverged(epoch: epoch + 1, step: step + 1, learningRate: learningRate, loss: batchLoss)
+                    throw .diverged(epoch: epoch + 1, step: step + 1, learningRate: learningRate, loss: batchLoss,
+                                    largestInput: normalization.largestMagnitude)
                 }
                 lossSum += Double(batchLoss) * Double(end - start)
                 correct += batchCorrect

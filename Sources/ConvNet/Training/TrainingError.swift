@@ -8,8 +8,9 @@ public enum TrainingError: ConvNetError {
     case model(String, ModelError)
     /// A checkpoint cannot be read, written or used.
     case checkpoint(CheckpointError)
-    /// The loss became NaN, infinite or exploded (see `Trainer.divergedLoss`).
-    case diverged(epoch: Int, step: Int, learningRate: Double, loss: Float)
+    /// The loss became NaN, infinite or exploded (see `Trainer.divergedLoss`); `largestInput` is
+    /// the largest |x| a normalised pixel can have (`Normalization.largestMagnitude`).
+    case diverged(epoch: Int, step: Int, learningRate: Double, loss: Float, largestInput: Double)
     /// The processes of a data-parallel run could not work together (a collective failed, or
     /// they do not share the same config, data or starting state).
     case communication(CommunicationError)
@@ -27,12 +28,23 @@ public enum TrainingError: ConvNetError {
         case .communication(let error): return error.description
         case let .processesDiffer(part, rank):
             return "data-parallel training: rank \(rank)'s \(part) differs from rank 0's; every process needs the same config, data files, --resume checkpoint and train options (copy them to every machine)"
-        case let .diverged(epoch, step, learningRate, loss):
+        case let .diverged(epoch, step, learningRate, loss, largestInput):
             let value = loss.isNaN ? "NaN" : loss.isInfinite ? "infinite" : String(format: "%.4g", loss)
+            // Inputs far from [-3, 3] come from a tiny normalisation std, which no learning rate cures.
+            let advice = largestInput > TrainingError.largestUsualInput
+                ? "the normalised inputs reach ±\(String(format: "%.0f", largestInput)): the normalisation's std is far too small "
+                    + "for pixels in [0, 1]; check data.normalize before lowering the learning rate"
+                : "try a lower learning rate, e.g. --learning-rate \(formatRate(learningRate / 10))"
             return "training diverged: the loss became \(value) at epoch \(epoch), step \(step) (learning rate \(learningRate)); "
-                + "try a lower learning rate, e.g. --learning-rate \(formatRate(learningRate / 10)). The last good checkpoint was not overwritten."
+                + "\(advice). The last good checkpoint was not overwritten."
         }
     }
+}
+
+extension TrainingError {
+    /// Normalised inputs beyond ± this (std below about a thirtieth of the pixel range) point
+    /// at the normalisation when training diverges.
+    static let largestUsualInput = 30.0
 }
 
 private func formatRate(_ rate: Double) -> String {

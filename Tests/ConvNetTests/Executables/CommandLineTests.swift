@@ -71,4 +71,18 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(run.standardError, "error: \(expected)\n")
         }
     }
+
+    /// `train --evaluate` with a checkpoint whose model does not fit the config's data names
+    /// the checkpoint, not the config.
+    func testEvaluateNamesTheCheckpoint() throws {
+        let directory = temporaryDirectory(self)
+        let config = directory + "/tiny.json"
+        writeBytes(Array(mnistConfigJSON(trainLimit: 64, testLimit: 64, epochs: 1, layers: tinyLayers).utf8), to: config)
+        let layers = try [#"{"type": "flatten"}"#, #"{"type": "dense", "units": 10}"#].map { try JSONDecoder().decode(LayerSpec.self, from: Data($0.utf8)) }
+        let model = try Sequential(ModelDescription(input: [1, 14, 14], layers: layers), seed: 1)
+        try Checkpoint(model: model, classNames: MNIST.classes, normalization: .none).write(to: directory + "/small.safetensors")
+        let run = try runProduct("train", [config, "--evaluate", "small.safetensors"], in: directory)
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.standardError, "error: small.safetensors: its model takes 1×14×14 images but \(MNIST.trainImages) (the data of \(config)) holds 1×28×28 images\n")
+    }
 }

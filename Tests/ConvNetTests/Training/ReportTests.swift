@@ -113,4 +113,19 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(Report.shellQuoted("it's $HOME"), "'it'\"'\"'s $HOME'")
         XCTAssertEqual(Report.shellQuoted(""), "''")
     }
+
+    /// A divergence with inputs normalised far beyond the usual range points at the
+    /// normalisation, not the learning rate.
+    func testDivergenceAdviceNamesATinyNormalisationStd() {
+        XCTAssertEqual(Normalization(mean: 0.5, std: 0.001).largestMagnitude, 500)
+        let tiny = TrainingError.diverged(epoch: 1, step: 3, learningRate: 0.01, loss: .nan,
+                                          largestInput: Normalization(mean: 0, std: 0.001).largestMagnitude)
+        XCTAssertEqual(tiny.description, "training diverged: the loss became NaN at epoch 1, step 3 (learning rate 0.01); the normalised inputs reach ±1000: "
+                       + "the normalisation's std is far too small for pixels in [0, 1]; check data.normalize before lowering the learning rate. "
+                       + "The last good checkpoint was not overwritten.")
+        let usual = TrainingError.diverged(epoch: 2, step: 5, learningRate: 10, loss: .infinity,
+                                           largestInput: Normalization(mean: 0.1307, std: 0.3081).largestMagnitude)
+        XCTAssertEqual(usual.description, "training diverged: the loss became infinite at epoch 2, step 5 (learning rate 10.0); "
+                       + "try a lower learning rate, e.g. --learning-rate 1. The last good checkpoint was not overwritten.")
+    }
 }
