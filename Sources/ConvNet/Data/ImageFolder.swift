@@ -14,7 +14,8 @@ public enum ImageFolder {
     /// - Parameter classNames: when given (from the config, or the training folder when
     ///   loading the test folder), the sub-folders must be exactly these names (after
     ///   `folderName`), and labels follow this order rather than the sorted one.
-    /// - Throws: `DataError` naming the folder or the first file that cannot be used.
+    /// - Throws: `DataError` naming the folder or the first file that cannot be used; a folder
+    ///   of more than `Dataset.maximumClasses` class folders is refused before any image is read.
     public static func load(_ directory: String, classNames: [String]?, imageShape: [Int],
                             preparation: InputPreparation = .resize) throws(DataError) -> Dataset {
         guard imageShape.count == 3, imageShape[0] == 1 || imageShape[0] == 3 else {
@@ -27,6 +28,9 @@ public enum ImageFolder {
         }
         guard folders.count >= 2 else {
             throw DataError(file: directory, "needs at least 2 class sub-folders, found \(folders.count)")
+        }
+        guard folders.count <= Dataset.maximumClasses else {
+            throw DataError(file: directory, "has \(folders.count) class sub-folders, more than the \(Dataset.maximumClasses) classes a data set can have")
         }
         let order = classNames ?? folders
         var images: [UInt8] = [], labels: [UInt8] = []

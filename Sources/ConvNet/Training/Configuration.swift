@@ -223,9 +223,9 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
         normalize = try container.decodeIfPresent(NormalizationSetting.self, forKey: .normalize)
         preprocessing = try container.decodeIfPresent(InputPreparation.self, forKey: .preprocessing)
         if let classes {
-            guard classes.count >= 2, classes.count <= 256, Set(classes).count == classes.count else {
+            guard classes.count >= 2, classes.count <= Dataset.maximumClasses, Set(classes).count == classes.count else {
                 throw DecodingError.dataCorruptedError(forKey: .classes, in: container,
-                    debugDescription: "must list 2 to 256 distinct class names, found \(classes.count) names")
+                    debugDescription: "must list 2 to \(Dataset.maximumClasses) distinct class names, found \(classes.count) names")
             }
         }
         switch format {

@@ -63,6 +63,20 @@ final class ImageFolderTests: XCTestCase {
         }
     }
 
+    /// Labels are bytes: a folder of 257 class folders is refused with one line before any
+    /// image is read (it used to stop the process converting label 256 to UInt8).
+    func testMoreThan256ClassFoldersAreRefused() throws {
+        let root = temporaryDirectory(self)
+        for index in 0..<257 {
+            try FileManager.default.createDirectory(atPath: String(format: "%@/class-%03d", root, index), withIntermediateDirectories: true)
+        }
+        // One image, in the last class: its label, 256, is the one that does not fit a byte.
+        try PNG.write(GrayImage(width: 28, height: 28, fill: 9), to: root + "/class-256/a.png")
+        assertThrows("\(root): has 257 class sub-folders, more than the 256 classes a data set can have") {
+            try ImageFolder.load(root, classNames: nil, imageShape: [1, 28, 28])
+        }
+    }
+
     /// The idx2png executable writes the layout the png-folders format reads.
     func testIDXToPNGExecutable() throws {
         let directory = temporaryDirectory(self)

@@ -85,4 +85,31 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(run.status, 1)
         XCTAssertEqual(run.standardError, "error: small.safetensors: its model takes 1×14×14 images but \(MNIST.trainImages) (the data of \(config)) holds 1×28×28 images\n")
     }
+
+    /// `report` reads report.json files anyone may have edited: numbers and sizes the page
+    /// cannot show are one line naming the file (1e300 images/s used to stop the process
+    /// converting it to Int, a confusion matrix larger than the class list to index past it).
+    func testReportRefusesAReportItCannotShow() throws {
+        let directory = temporaryDirectory(self)
+        func report(rate: String = "812.5", confusion: String = "[[1, 0], [0, 1]]") -> String {
+            #"""
+            {"name": "x", "status": "finished", "totalEpochs": 1, "classNames": ["a", "b\nc"], "bestEpoch": 1, "selection": "test",
+             "epochs": [{"epoch": 1, "learningRate": 0.1, "trainLoss": 0.5, "trainAccuracy": 0.5, "testLoss": 0.5, "testAccuracy": 0.5,
+                         "seconds": 1, "imagesPerSecond": \#(rate)}],
+             "lastConfusion": \#(confusion), "bestConfusion": [], "mistakes": [], "layers": [], "inputShape": [1, 8, 8],
+             "configuration": "{}", "machine": {}}
+            """#
+        }
+        writeBytes(Array(report().utf8), to: directory + "/report.json")
+        let good = try runProduct("report", [directory])
+        XCTAssertEqual(good.status, 0, good.standardError)
+        XCTAssertEqual(good.standardOutput, "Wrote \(directory)/report.html\n")
+        for (rate, confusion, problem) in [("1e300", "[[1, 0], [0, 1]]", "epochs[0] holds a number out of range"),
+                                           ("812.5", "[[1, 0, 0], [0, 1, 0], [0, 0, 1]]", "lastConfusion must be 2×2 counts (one row and column per class)")] {
+            writeBytes(Array(report(rate: rate, confusion: confusion).utf8), to: directory + "/report.json")
+            let run = try runProduct("report", [directory])
+            XCTAssertEqual(run.status, 1)
+            XCTAssertEqual(run.standardError, "error: \(directory)/report.json: is not a ConvNet report: \(problem)\n")
+        }
+    }
 }
