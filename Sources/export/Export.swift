@@ -58,7 +58,7 @@ struct Export: ParsableCommand {
             throw ExportFailure("\(checkpoint): \(error.message)")
         }
         do { try writeFileAtomically(bytes, to: onnx) } catch { throw ExportFailure("\(onnx): cannot write the ONNX model: \(error.message)") }
-        print("Wrote \(onnx): \(Report.grouped(bytes.count)) bytes, input [N, \(model.model.input.map(String.init).joined(separator: ", "))], "
+        print("Wrote \(oneLine(onnx)): \(Report.grouped(bytes.count)) bytes, input [N, \(model.model.input.map(String.init).joined(separator: ", "))], "
               + "\(softmax ? "probabilities" : "logits") [N, \(model.classNames.count)]\(normalizeInside ? ", normalisation inside" : "")")
     }
 }

@@ -50,6 +50,12 @@ struct IDXToPNG: ParsableCommand {
             guard settings.data.format == .idx else {
                 throw ConfigError(file: configPath, "data.format is \(settings.data.format.rawValue); idx2png converts format idx")
             }
+            // Each class becomes a folder: refuse names that cannot be one before reading the data.
+            for (index, name) in (settings.data.classes ?? []).enumerated() {
+                if let problem = ImageFolder.folderNameProblem(name) {
+                    throw ConfigError(file: configPath, "data.classes[\(index)] is \"\(name)\", which cannot be a folder name: \(problem)")
+                }
+            }
             settings.data.validation = 0
             if let trainLimit { settings.data.trainLimit = trainLimit }
             if let testLimit { settings.data.testLimit = testLimit }
@@ -69,7 +75,7 @@ struct IDXToPNG: ParsableCommand {
             let train = try ImageFolder.write(data.train, to: "\(output)/train", progress: progress("train", data.train.count))
             let test = try ImageFolder.write(data.test, to: "\(output)/test", progress: progress("test", data.test.count))
             if live && !quiet { print("\r\u{1B}[2K", terminator: "") }
-            print("Wrote \(Report.grouped(train)) training and \(Report.grouped(test)) test images to \(output)/train and \(output)/test")
+            print("Wrote \(Report.grouped(train)) training and \(Report.grouped(test)) test images to \(oneLine(output))/train and \(oneLine(output))/test")
         } catch let error as ConvNetError {
             Report.fail(error.description)
         }

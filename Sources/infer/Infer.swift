@@ -141,7 +141,7 @@ struct Infer: ParsableCommand {
                 print(json ? jsonLine(file: path, predictions: top) : textLine(file: path, predictions: top))
             case .noDigit(let reason):
                 failed = true
-                print(json ? jsonObject(["file": path, "error": "no digit found: \(reason)"]) : "\(path): no digit found (\(reason))")
+                print(json ? jsonObject(["file": path, "error": "no digit found: \(reason)"]) : "\(oneLine(path)): no digit found (\(oneLine(reason)))")
             case .failed(let error):
                 failed = true
                 if json {
@@ -161,8 +161,10 @@ struct Infer: ParsableCommand {
         case failed(ImageError)
     }
 
+    /// `digit.png: 7 (99.1%), 1 (0.6%)`, the file and class names with control characters
+    /// escaped (`oneLine`), so neither can forge a line or send a terminal escape.
     private func textLine(file: String, predictions: [Prediction]) -> String {
-        "\(file): " + predictions.map { "\($0.label) (\($0.probability < 0.0005 ? "<0.1%" : String(format: "%.1f%%", $0.probability * 100)))" }
+        "\(oneLine(file)): " + predictions.map { "\(oneLine($0.label)) (\($0.probability < 0.0005 ? "<0.1%" : String(format: "%.1f%%", $0.probability * 100)))" }
             .joined(separator: ", ")
     }
 

@@ -42,6 +42,6 @@ struct ReportCommand: ParsableCommand {
         for directory in runs { reports.append(try RunReport.read(directory: directory)) }
         let path = output ?? (runs.count == 1 ? "\(runs[0])/report.html" : "comparison.html")
         try writeFileAtomically(Array(HTMLReport.page(for: reports).utf8), to: path)
-        print("Wrote \(path)")
+        print("Wrote \(oneLine(path))")
     }
 }

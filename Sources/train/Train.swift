@@ -159,7 +159,7 @@ struct Train: ParsableCommand {
         if summary {
             guard processes.rank == 0 else { return }
             let plan = try ModelPlan(settings.model)
-            print("Model of \(configPath):")
+            print("Model of \(oneLine(configPath)):")
             print(plan.table)
             return
         }
@@ -196,7 +196,7 @@ struct Train: ParsableCommand {
             let initialization = try trainer.initialize(from: checkpoint, path: path)
             if !quiet {
                 let fresh = initialization.fresh.map { "\($0.name) (\($0.reason))" }
-                print("Initialised \(initialization.loaded.count) tensors from \(path); \(fresh.isEmpty ? "none afresh" : "afresh: " + fresh.joined(separator: ", "))")
+                print("Initialised \(initialization.loaded.count) tensors from \(oneLine(path)); \(fresh.isEmpty ? "none afresh" : "afresh: " + fresh.joined(separator: ", "))")
             }
         }
         let terminal = isatty(STDOUT_FILENO) == 1
@@ -224,9 +224,9 @@ struct Train: ParsableCommand {
         }
 
         if result.interrupted {
-            print("Stopped at a step boundary; the full training state is in \(result.lastCheckpoint).")
+            print("Stopped at a step boundary; the full training state is in \(oneLine(result.lastCheckpoint)).")
             let command = processes.size > 1 ? "mpirun -np \(processes.size) \(Report.shellQuoted(CommandLine.arguments[0]))" : "swift run train"
-            print("Resume with: \(command) \(resumeArguments(checkpoint: result.lastCheckpoint))")
+            print("Resume with: " + Report.resumeCommand(command, arguments: Array(CommandLine.arguments.dropFirst()), checkpoint: result.lastCheckpoint))
             throw ExitCode(130)
         }
         printSummary(result, classNames: data.classNames)
@@ -244,7 +244,7 @@ struct Train: ParsableCommand {
             throw CheckpointError(file: checkpointPath, "was trained on classes \(Report.list(checkpoint.classNames)) but \(configPath)'s data has \(Report.list(data.classNames))")
         }
         let result = Evaluator(normalization: checkpoint.normalization).evaluate(model, on: data.test)
-        print("\(checkpointPath) on \(Report.grouped(result.count)) test images: accuracy \(Report.percent(result.accuracy)), loss \(String(format: "%.4f", result.loss))")
+        print("\(oneLine(checkpointPath)) on \(Report.grouped(result.count)) test images: accuracy \(Report.percent(result.accuracy)), loss \(String(format: "%.4f", result.loss))")
         print(Report.evaluation(result, classNames: checkpoint.classNames))
     }
 
@@ -260,23 +260,9 @@ struct Train: ParsableCommand {
             print("Stopped early: no better \(selection) accuracy in the \(last.epoch - result.bestEpoch) epochs since epoch \(result.bestEpoch).")
         }
         print(Report.evaluation(last.test, classNames: classNames))
-        let directory = result.checkpointDirectory
+        let directory = oneLine(result.checkpointDirectory)
         print("Checkpoints: \(directory)/model.safetensors (last epoch, for infer), \(directory)/best.safetensors (epoch \(result.bestEpoch)), "
               + "\(directory)/last.safetensors (to resume); metrics in \(directory)/metrics.csv; report in \(directory)/report.html")
-    }
-
-    /// This run's arguments with `--resume` pointing at `checkpoint`, each quoted for a POSIX shell.
-    private func resumeArguments(checkpoint: String) -> String {
-        var arguments: [String] = []
-        var skipNext = false
-        for argument in CommandLine.arguments.dropFirst() {
-            if skipNext { skipNext = false; continue }
-            if argument == "--resume" || argument == "--init-from" { skipNext = true; continue }
-            if argument.hasPrefix("--resume=") || argument.hasPrefix("--init-from=") { continue }
-            arguments.append(argument)
-        }
-        arguments += ["--resume", checkpoint]
-        return arguments.map(Report.shellQuoted).joined(separator: " ")
     }
 }
 

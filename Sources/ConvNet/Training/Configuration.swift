@@ -183,7 +183,8 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
     public var test: IDXFiles?
     /// Folder holding `train/` and `test/` (format `png-folders`).
     public var root: String?
-    /// Class names by label; required for `idx`, optional (must match the folders) for `png-folders`.
+    /// Class names by label; required for `idx`, optional (must match the folders, so each must be
+    /// a folder name: see `ImageFolder.folderNameProblem`) for `png-folders`.
     public var classes: [String]?
     /// The last `validation` training images are held out for model selection (default 0).
     public var validation: Int
@@ -237,6 +238,12 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
                 throw DecodingError.dataCorruptedError(forKey: .root, in: container, debugDescription: "is only for format png-folders; idx uses train and test")
             }
         case .pngFolders:
+            for (index, name) in (classes ?? []).enumerated() {
+                if let problem = ImageFolder.folderNameProblem(name) {
+                    throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [Keys.classes, AnyCodingKey(intValue: index)],
+                        debugDescription: "is \(formatFound(name)), which cannot be a folder name: \(problem)"))
+                }
+            }
             if root == nil {
                 throw DecodingError.keyNotFound(Keys.root, .init(codingPath: decoder.codingPath, debugDescription: "needed by format png-folders"))
             }

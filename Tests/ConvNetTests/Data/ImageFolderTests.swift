@@ -77,6 +77,26 @@ final class ImageFolderTests: XCTestCase {
         }
     }
 
+    /// Class names that cannot be folder names are refused before anything is written, and
+    /// nothing is ever written outside the folder (`..` used to write beside it, `""` into it,
+    /// and `a/b` into `a-b`, merged with a class of that name).
+    func testWritingRefusesClassNamesThatAreNotFolderNames() throws {
+        let root = temporaryDirectory(self)
+        let images = [UInt8](repeating: 0, count: 2 * 16)
+        for (names, expected) in [
+            (["a", ".."], "class 1 is \"..\", which cannot be a folder name: it names the folder itself or its parent"),
+            ([".", "b"], "class 0 is \".\", which cannot be a folder name: it names the folder itself or its parent"),
+            (["", "b"], "class 0 is \"\", which cannot be a folder name: it is empty"),
+            (["a/b", "a-b"], "class 0 is \"a/b\", which cannot be a folder name: it contains '/'"),
+            (["a", "b\nc"], "class 1 is \"b\\nc\", which cannot be a folder name: it contains a control character"),
+            (["a", ".hidden"], "class 1 is \".hidden\", which cannot be a folder name: a folder starting with '.' is hidden and not read back"),
+        ] {
+            let dataset = Dataset(images: images, labels: [0, 1], sampleShape: [1, 4, 4], classNames: names)
+            assertThrows("\(root)/out/train: \(expected)") { try ImageFolder.write(dataset, to: root + "/out/train") }
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root), [], "nothing written")
+    }
+
     /// The idx2png executable writes the layout the png-folders format reads.
     func testIDXToPNGExecutable() throws {
         let directory = temporaryDirectory(self)

@@ -52,6 +52,24 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/out"))
     }
 
+    /// Class names that cannot be folder names are refused by idx2png with one line naming
+    /// the config and the class, before anything is written.
+    func testIDXToPNGRefusesClassNamesThatAreNotFolderNames() throws {
+        let directory = temporaryDirectory(self)
+        for (name, problem) in [("..", "it names the folder itself or its parent"), (".", "it names the folder itself or its parent"),
+                                ("", "it is empty"), ("a/b", "it contains '/'"), ("a\nb", "it contains a control character")] {
+            var json = mnistConfigJSON(trainLimit: 10, testLimit: 10, epochs: 1)
+            let escaped = String(data: try JSONSerialization.data(withJSONObject: [name]), encoding: .utf8)!.dropFirst().dropLast()
+            json = json.replacingOccurrences(of: #""3", "4""#, with: "\(escaped), \"4\"")
+            let config = directory + "/classes.json"
+            writeBytes(Array(json.utf8), to: config)
+            let run = try runProduct("idx2png", [config, "--output", directory + "/out"], in: directory)
+            XCTAssertEqual(run.status, 1)
+            XCTAssertEqual(run.standardError, "error: \(config): data.classes[3] is \"\(oneLine(name))\", which cannot be a folder name: \(problem)\n")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["classes.json"], "nothing written")
+        }
+    }
+
     /// Command-line values that replace the config's are checked like it, and an error names the option.
     func testTrainOptionErrorsNameTheOption() throws {
         let directory = temporaryDirectory(self)
@@ -111,5 +129,30 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(run.status, 1)
             XCTAssertEqual(run.standardError, "error: \(directory)/report.json: is not a ConvNet report: \(problem)\n")
         }
+    }
+
+    /// infer's text output escapes control characters in file and class names, so neither
+    /// can forge a result line or send a terminal escape; --json keeps them exactly.
+    func testInferEscapesNamesInTextOutput() throws {
+        let directory = temporaryDirectory(self)
+        let classes = ["\u{1B}[2Jzero", "one\nforged.png: zero (100.0%)"]
+        let layers = try [#"{"type": "flatten"}"#, #"{"type": "dense", "units": 2}"#].map { try JSONDecoder().decode(LayerSpec.self, from: Data($0.utf8)) }
+        let model = try Sequential(ModelDescription(input: [1, 8, 8], layers: layers), seed: 1)
+        try Checkpoint(model: model, classNames: classes, normalization: .none, preparation: .resize).write(to: directory + "/model.safetensors")
+        let image = directory + "/a\nb.png"
+        try PNG.write(GrayImage(width: 8, height: 8, fill: 200), to: image)
+
+        let text = try runProduct("infer", ["--checkpoint", directory + "/model.safetensors", "--top", "2", image])
+        XCTAssertEqual(text.status, 0, text.standardError)
+        XCTAssertEqual(text.standardOutput.filter { $0 == "\n" }.count, 1, text.standardOutput)
+        XCTAssertTrue(text.standardOutput.hasPrefix("\(directory)/a\\nb.png: "), text.standardOutput)
+        XCTAssertTrue(text.standardOutput.contains("\\u{1b}[2Jzero ("), text.standardOutput)
+        XCTAssertTrue(text.standardOutput.contains("one\\nforged.png: zero (100.0%) ("), text.standardOutput)
+        XCTAssertFalse(text.standardOutput.contains("\u{1B}"))
+
+        let json = try runProduct("infer", ["--checkpoint", directory + "/model.safetensors", "--json", "--top", "2", image])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        XCTAssertEqual(object["file"] as? String, image)
+        XCTAssertEqual(Set(((object["top"] as? [[String: Any]]) ?? []).compactMap { $0["label"] as? String }), Set(classes))
     }
 }

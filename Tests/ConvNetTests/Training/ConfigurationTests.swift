@@ -142,6 +142,20 @@ final class ConfigurationTests: XCTestCase {
                        "test.json: data.normalize.std must be in [0.001, 10], found 1e-06")
     }
 
+    /// A png-folders config refuses class names that cannot be folder names.
+    func testFolderClassNamesMustBeFolderNames() {
+        func folders(_ classes: [String]) -> String {
+            message {
+                $0["data"] = ["format": "png-folders", "root": "images", "classes": classes]
+            }
+        }
+        XCTAssertEqual(folders(["cat", "dog"]), "valid")
+        XCTAssertEqual(folders(["cat", "a/b"]), "test.json: data.classes[1] is \"a/b\", which cannot be a folder name: it contains '/'")
+        XCTAssertEqual(folders(["..", "dog"]), "test.json: data.classes[0] is \"..\", which cannot be a folder name: it names the folder itself or its parent")
+        XCTAssertEqual(folders(["", "dog"]), "test.json: data.classes[0] is \"\", which cannot be a folder name: it is empty")
+        XCTAssertEqual(folders(["cat", "d\u{1B}[2Jog"]), "test.json: data.classes[1] is \"d\\u{1b}[2Jog\", which cannot be a folder name: it contains a control character")
+    }
+
     func testNotJSON() {
         XCTAssertTrue("\(String(describing: try? Configuration.parse(Data("{".utf8), file: "x.json")))" == "nil")
         assertThrows("x.json: is not valid JSON", contains: true) { try Configuration.parse(Data("{\"name\": ".utf8), file: "x.json") }
