@@ -41,27 +41,30 @@ let package = Package(
             dependencies: ["CBLAS", "CPNG", "CZlib", "CTurboJPEG"],
             swiftSettings: optimized),
         .target(
+            name: "CommandLineSupport",
+            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(
             name: "ConvNetMPI",
             dependencies: ["ConvNet", "CMPI"]),
         .executableTarget(
             name: "train",
-            dependencies: ["ConvNet", "ConvNetMPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ConvNet", "ConvNetMPI", "CommandLineSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "infer",
-            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ConvNet", "CommandLineSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "bench",
-            dependencies: ["ConvNet", "MallocCounter", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ConvNet", "MallocCounter", "CommandLineSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: optimized),
         .executableTarget(
             name: "idx2png",
-            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ConvNet", "CommandLineSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "export",
-            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ConvNet", "CommandLineSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "report",
-            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ConvNet", "CommandLineSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "TestFixtures",
             dependencies: ["ConvNet", "CZlib", "CTurboJPEG"],

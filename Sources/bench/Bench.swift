@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import ConvNet
 import Foundation
 
@@ -11,10 +12,13 @@ struct Bench: ParsableCommand {
         abstract: "Measure ConvNet's speed and memory on this machine.",
         version: ConvNetVersion.string)
 
+    /// A usage error is one line: `error: unknown option '--foo'; see bench --help`.
+    static func main() { mainReportingOneLine() }
+
     @Option(name: [.customShort("c"), .long], help: "Config whose model and data are benchmarked.")
     var config = "configs/mnist.json"
 
-    @Option(name: [.short, .long], help: "Threads (BLAS and element-wise work).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads (BLAS and element-wise work).")
     var threads = 2
 
     @Flag(help: "A short run (fewer steps and repetitions).")
@@ -23,14 +27,28 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Run only one part: sgemm, train, infer, conv, naive, memory.", valueName: "part"))
     var only: String?
 
-    @Option(help: ArgumentHelp("Conv2D workspace limit in MB (default: the library's, 1 MB).", valueName: "MB"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Conv2D workspace limit in MB (default: the library's, 1 MB).", valueName: "MB"))
     var workspace: Int?
 
-    @Option(help: ArgumentHelp("Run only the 227×227 conv layer on N images (forward, or forward+backward with --train) and print its time and peak memory (the memory part runs bench so).", valueName: "N", visibility: .hidden))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run only the 227×227 conv layer on N images (forward, or forward+backward with --train) and print its time and peak memory (the memory part runs bench so).", valueName: "N", visibility: .hidden))
     var isolatedConv: Int?
 
     @Flag(help: ArgumentHelp("With --isolated-conv, run forward and backward.", visibility: .hidden))
     var train = false
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256, found \(threads)") }
+        let parts = ["sgemm", "train", "infer", "conv", "naive", "memory"]
+        if let only, !parts.contains(only) {
+            throw ValidationError("--only must be one of \(parts.joined(separator: ", ")), found \"\(only)\"")
+        }
+        if let workspace, !(1...(1 << 20)).contains(workspace) {
+            throw ValidationError("--workspace must be in 1...1048576 MB, found \(workspace)")
+        }
+        if let isolatedConv, !(1...4096).contains(isolatedConv) {
+            throw ValidationError("--isolated-conv must be in 1...4096 images, found \(isolatedConv)")
+        }
+    }
 
     func run() throws {
         BLAS.threads = threads

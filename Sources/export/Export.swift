@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import ConvNet
 import Foundation
 
@@ -18,6 +19,9 @@ struct Export: ParsableCommand {
             inference form; dropout is left out.
             """,
         version: ConvNetVersion.string)
+
+    /// A usage error is one line: `error: unknown option '--foo'; see export --help`.
+    static func main() { mainReportingOneLine() }
 
     @Argument(help: ArgumentHelp("A model or training checkpoint written by train.", valueName: "checkpoint"))
     var checkpoint: String
@@ -54,7 +58,7 @@ struct Export: ParsableCommand {
             throw ExportFailure("\(checkpoint): \(error.message)")
         }
         do { try writeFileAtomically(bytes, to: onnx) } catch { throw ExportFailure("\(onnx): cannot write the ONNX model: \(error.message)") }
-        print("Wrote \(onnx): \(Report.grouped(bytes.count)) bytes, input [N, \(model.model.input.map(String.init).joined(separator: ", "))], "
+        print("Wrote \(oneLine(onnx)): \(Report.grouped(bytes.count)) bytes, input [N, \(model.model.input.map(String.init).joined(separator: ", "))], "
               + "\(softmax ? "probabilities" : "logits") [N, \(model.classNames.count)]\(normalizeInside ? ", normalisation inside" : "")")
     }
 }

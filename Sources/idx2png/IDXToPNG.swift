@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import ConvNet
 import Foundation
 
@@ -12,6 +13,9 @@ struct IDXToPNG: ParsableCommand {
         discussion: "The result is the layout that data format \"png-folders\" reads (see configs/mnist-png.json).",
         version: ConvNetVersion.string)
 
+    /// A usage error is one line: `error: unknown option '--foo'; see idx2png --help`.
+    static func main() { mainReportingOneLine() }
+
     @Argument(help: ArgumentHelp("A config with data format idx, e.g. configs/mnist.json (or give it with --config).", valueName: "config"))
     var configArgument: String?
 
@@ -21,10 +25,10 @@ struct IDXToPNG: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("Folder to create train/ and test/ in.", valueName: "dir"))
     var output: String
 
-    @Option(help: "Write only the first N training images (N ≥ 1).")
+    @Option(parsing: .unconditional, help: "Write only the first N training images (N ≥ 1).")
     var trainLimit: Int?
 
-    @Option(help: "Write only the first N test images (N ≥ 1).")
+    @Option(parsing: .unconditional, help: "Write only the first N test images (N ≥ 1).")
     var testLimit: Int?
 
     @Flag(name: [.short, .long], help: "Print only the final line.")
@@ -34,8 +38,9 @@ struct IDXToPNG: ParsableCommand {
         guard config != nil || configArgument != nil else { throw ValidationError("Give the config, e.g. idx2png configs/mnist.json --output data/mnist-png.") }
         if let config, let configArgument, config != configArgument { throw ValidationError("Give the config once.") }
         for (name, limit) in [("--train-limit", trainLimit), ("--test-limit", testLimit)] {
-            if let limit, limit < 1 { throw ValidationError("\(name) must be at least 1, found \(limit).") }
+            if let limit, limit < 1 { throw ValidationError("\(name) must be at least 1, found \(limit)") }
         }
+        guard !output.isEmpty else { throw ValidationError("--output must name a folder") }
     }
 
     func run() throws {
@@ -44,6 +49,12 @@ struct IDXToPNG: ParsableCommand {
             var settings = try ConvNet.Configuration.load(contentsOf: configPath)
             guard settings.data.format == .idx else {
                 throw ConfigError(file: configPath, "data.format is \(settings.data.format.rawValue); idx2png converts format idx")
+            }
+            // Each class becomes a folder: refuse names that cannot be one before reading the data.
+            for (index, name) in (settings.data.classes ?? []).enumerated() {
+                if let problem = ImageFolder.folderNameProblem(name) {
+                    throw ConfigError(file: configPath, "data.classes[\(index)] is \"\(name)\", which cannot be a folder name: \(problem)")
+                }
             }
             settings.data.validation = 0
             if let trainLimit { settings.data.trainLimit = trainLimit }
@@ -64,7 +75,7 @@ struct IDXToPNG: ParsableCommand {
             let train = try ImageFolder.write(data.train, to: "\(output)/train", progress: progress("train", data.train.count))
             let test = try ImageFolder.write(data.test, to: "\(output)/test", progress: progress("test", data.test.count))
             if live && !quiet { print("\r\u{1B}[2K", terminator: "") }
-            print("Wrote \(Report.grouped(train)) training and \(Report.grouped(test)) test images to \(output)/train and \(output)/test")
+            print("Wrote \(Report.grouped(train)) training and \(Report.grouped(test)) test images to \(oneLine(output))/train and \(oneLine(output))/test")
         } catch let error as ConvNetError {
             Report.fail(error.description)
         }

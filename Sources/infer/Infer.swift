@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import ConvNet
 import Foundation
 
@@ -18,13 +19,16 @@ struct Infer: ParsableCommand {
             """,
         version: ConvNetVersion.string)
 
+    /// A usage error is one line: `error: unknown option '--foo'; see infer --help`.
+    static func main() { mainReportingOneLine() }
+
     @Argument(help: ArgumentHelp("Images (PNG or JPEG) or folders of them.", valueName: "image"))
     var images: [String]
 
     @Option(name: [.customShort("m"), .long], help: ArgumentHelp("The model to use (written by train).", valueName: "checkpoint"))
     var checkpoint = Infer.defaultCheckpoint
 
-    @Option(name: [.customShort("k"), .long], help: "Show the K most probable classes.")
+    @Option(name: [.customShort("k"), .long], parsing: .unconditional, help: "Show the K most probable classes.")
     var top = 1
 
     @Flag(help: "Print one JSON object per file and line: file, label, probability, top (or error).")
@@ -43,7 +47,7 @@ struct Infer: ParsableCommand {
     @Flag(help: "Same as --preprocess resize: feed images as they are, only resized to the model's input size.")
     var noPreprocess = false
 
-    @Option(name: [.short, .long], help: "Threads for the network (as train's default, 2).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads for the network (as train's default, 2).")
     var threads = 2
 
     static let defaultCheckpoint = "checkpoints/mnist/model.safetensors"
@@ -137,7 +141,7 @@ struct Infer: ParsableCommand {
                 print(json ? jsonLine(file: path, predictions: top) : textLine(file: path, predictions: top))
             case .noDigit(let reason):
                 failed = true
-                print(json ? jsonObject(["file": path, "error": "no digit found: \(reason)"]) : "\(path): no digit found (\(reason))")
+                print(json ? jsonObject(["file": path, "error": "no digit found: \(reason)"]) : "\(oneLine(path)): no digit found (\(oneLine(reason)))")
             case .failed(let error):
                 failed = true
                 if json {
@@ -157,8 +161,10 @@ struct Infer: ParsableCommand {
         case failed(ImageError)
     }
 
+    /// `digit.png: 7 (99.1%), 1 (0.6%)`, the file and class names with control characters
+    /// escaped (`oneLine`), so neither can forge a line or send a terminal escape.
     private func textLine(file: String, predictions: [Prediction]) -> String {
-        "\(file): " + predictions.map { "\($0.label) (\($0.probability < 0.0005 ? "<0.1%" : String(format: "%.1f%%", $0.probability * 100)))" }
+        "\(oneLine(file)): " + predictions.map { "\(oneLine($0.label)) (\($0.probability < 0.0005 ? "<0.1%" : String(format: "%.1f%%", $0.probability * 100)))" }
             .joined(separator: ", ")
     }
 

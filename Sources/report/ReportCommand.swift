@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import ConvNet
 import Foundation
 
@@ -14,6 +15,9 @@ struct ReportCommand: ParsableCommand {
             curves and shows each run (default file: comparison.html).
             """,
         version: ConvNetVersion.string)
+
+    /// A usage error is one line: `error: unknown option '--foo'; see report --help`.
+    static func main() { mainReportingOneLine() }
 
     @Argument(help: ArgumentHelp("Run directories (a train --output or checkpoint.directory).", valueName: "run-dir"))
     var runs: [String]
@@ -38,6 +42,6 @@ struct ReportCommand: ParsableCommand {
         for directory in runs { reports.append(try RunReport.read(directory: directory)) }
         let path = output ?? (runs.count == 1 ? "\(runs[0])/report.html" : "comparison.html")
         try writeFileAtomically(Array(HTMLReport.page(for: reports).utf8), to: path)
-        print("Wrote \(path)")
+        print("Wrote \(oneLine(path))")
     }
 }

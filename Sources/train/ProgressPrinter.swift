@@ -26,7 +26,7 @@ final class ProgressPrinter: TrainingObserver {
         lastLine = Date().timeIntervalSinceReferenceDate
         guard !quiet else { return }
         print(Report.start(name: name, plan: plan))
-        print("Checkpoints go to \(plan.checkpointDirectory)/")
+        print("Checkpoints go to \(oneLine(plan.checkpointDirectory))/")
         fflush(nil)  // all streams: `stdout` is a global the Swift 6 checker cannot prove safe
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import ConvNet
 import ConvNetMPI
 import Foundation
@@ -20,25 +21,28 @@ struct Train: ParsableCommand {
             """,
         version: ConvNetVersion.string)
 
+    /// A usage error is one line: `error: unknown option '--foo'; see train --help`.
+    static func main() { mainReportingOneLine() }
+
     @Argument(help: ArgumentHelp("The run's JSON config, e.g. configs/mnist.json (or give it with --config).", valueName: "config"))
     var configArgument: String?
 
     @Option(name: [.customShort("c"), .long], help: ArgumentHelp("The run's JSON config.", valueName: "file"))
     var config: String?
 
-    @Option(name: [.short, .long], help: "Total epochs of the run (a resumed run continues up to this).")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Total epochs of the run (a resumed run continues up to this).")
     var epochs: Int?
 
-    @Option(name: [.short, .long], help: "Images per step.")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Images per step.")
     var batchSize: Int?
 
-    @Option(name: [.customLong("learning-rate"), .customLong("lr")], help: "Base learning rate (--lr for short).")
+    @Option(name: [.customLong("learning-rate"), .customLong("lr")], parsing: .unconditional, help: "Base learning rate (--lr for short).")
     var learningRate: Double?
 
-    @Option(help: "Seed for initialisation, shuffling, augmentation and dropout.")
+    @Option(parsing: .unconditional, help: "Seed for initialisation, shuffling, augmentation and dropout.")
     var seed: UInt64?
 
-    @Option(name: [.short, .long], help: "Threads for BLAS and the element-wise work.")
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Threads for BLAS and the element-wise work.")
     var threads: Int?
 
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Checkpoint directory (overrides the config's).", valueName: "dir"))
@@ -65,16 +69,16 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Progress during an epoch: bar (a live line on a terminal), lines (a line every --progress-interval seconds, for logs), none; default bar on a terminal, none otherwise.", valueName: "mode"))
     var progress: ProgressMode?
 
-    @Option(help: ArgumentHelp("Seconds between progress lines with --progress lines.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between progress lines with --progress lines.", valueName: "seconds"))
     var progressInterval: Double = 10
 
     @Flag(name: [.short, .long], help: "Print only the final summary.")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Under mpirun: seconds a process waits for the others before declaring the run stuck.", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Under mpirun: seconds a process waits for the others before declaring the run stuck.", valueName: "seconds"))
     var collectiveTimeout: Double = 300
 
-    @Option(help: ArgumentHelp("Under mpirun: size of the gradient buckets summed while backward runs, in KB.", valueName: "KB"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Under mpirun: size of the gradient buckets summed while backward runs, in KB.", valueName: "KB"))
     var bucketKb: Int = 512
 
     @Flag(help: "Under mpirun: sum the gradients only after backward, not overlapped with it (for measuring the overlap).")
@@ -156,18 +160,18 @@ struct Train: ParsableCommand {
         let processes: any ProcessGroup = group ?? SingleProcess()
         // Only rank 0 prints; the other processes of a data-parallel run are silent.
         let quiet = self.quiet || processes.rank != 0
-        var overrides: [String: Any] = [:]
-        if let epochs { overrides["training.epochs"] = epochs }
-        if let batchSize { overrides["training.batchSize"] = batchSize }
-        if let learningRate { overrides["training.optimizer.learningRate"] = learningRate }
-        if let seed { overrides["training.seed"] = seed }
-        if let threads { overrides["training.threads"] = threads }
+        var overrides: [ConfigurationOverride] = []
+        if let epochs { overrides.append(.init("--epochs", keyPath: "training.epochs", value: epochs)) }
+        if let batchSize { overrides.append(.init("--batch-size", keyPath: "training.batchSize", value: batchSize)) }
+        if let learningRate { overrides.append(.init("--learning-rate", keyPath: "training.optimizer.learningRate", value: learningRate)) }
+        if let seed { overrides.append(.init("--seed", keyPath: "training.seed", value: seed)) }
+        if let threads { overrides.append(.init("--threads", keyPath: "training.threads", value: threads)) }
         let settings = try Configuration.load(contentsOf: configPath, overrides: overrides)
 
         if summary {
             guard processes.rank == 0 else { return }
             let plan = try ModelPlan(settings.model)
-            print("Model of \(configPath):")
+            print("Model of \(oneLine(configPath)):")
             print(plan.table)
             return
         }
@@ -206,7 +210,7 @@ struct Train: ParsableCommand {
             let initialization = try trainer.initialize(from: checkpoint, path: path)
             if !quiet {
                 let fresh = initialization.fresh.map { "\($0.name) (\($0.reason))" }
-                print("Initialised \(initialization.loaded.count) tensors from \(path); \(fresh.isEmpty ? "none afresh" : "afresh: " + fresh.joined(separator: ", "))")
+                print("Initialised \(initialization.loaded.count) tensors from \(oneLine(path)); \(fresh.isEmpty ? "none afresh" : "afresh: " + fresh.joined(separator: ", "))")
             }
         }
         let terminal = isatty(STDOUT_FILENO) == 1
@@ -222,7 +226,7 @@ struct Train: ParsableCommand {
             result = try trainer.run()
         } catch {
             switch error {
-            case .diverged, .processesDiffer: if processes.size > 1 { throw SharedError(error: error) }
+            case .diverged, .nonFiniteState, .processesDiffer: if processes.size > 1 { throw SharedError(error: error) }
             default: break
             }
             throw error
@@ -234,9 +238,9 @@ struct Train: ParsableCommand {
         }
 
         if result.interrupted {
-            print("Stopped at a step boundary; the full training state is in \(result.lastCheckpoint).")
+            print("Stopped at a step boundary; the full training state is in \(oneLine(result.lastCheckpoint)).")
             let command = processes.size > 1 ? "mpirun -np \(processes.size) \(Report.shellQuoted(CommandLine.arguments[0]))" : "swift run train"
-            print("Resume with: \(command) \(resumeArguments(checkpoint: result.lastCheckpoint))")
+            print("Resume with: " + Report.resumeCommand(command, arguments: Array(CommandLine.arguments.dropFirst()), checkpoint: result.lastCheckpoint))
             throw ExitCode(130)
         }
         printSummary(result, classNames: data.classNames)
@@ -244,16 +248,17 @@ struct Train: ParsableCommand {
 
     private func runEvaluation(checkpointPath: String, settings: ConvNet.Configuration) throws {
         let checkpoint = try Checkpoint.read(contentsOf: checkpointPath)
-        let model = try checkpoint.makeModel()
+        let model: Sequential
+        do { model = try checkpoint.makeModel() } catch { throw CheckpointError(file: checkpointPath, error.message) }
         var evaluationSettings = settings
         evaluationSettings.data.validation = 0
         evaluationSettings.model = checkpoint.model
-        let data = try TrainingData.load(evaluationSettings, configurationFile: configPath)
+        let data = try TrainingData.load(evaluationSettings, configurationFile: configPath, modelFile: checkpointPath)
         guard data.classNames == checkpoint.classNames else {
             throw CheckpointError(file: checkpointPath, "was trained on classes \(Report.list(checkpoint.classNames)) but \(configPath)'s data has \(Report.list(data.classNames))")
         }
         let result = Evaluator(normalization: checkpoint.normalization).evaluate(model, on: data.test)
-        print("\(checkpointPath) on \(Report.grouped(result.count)) test images: accuracy \(Report.percent(result.accuracy)), loss \(String(format: "%.4f", result.loss))")
+        print("\(oneLine(checkpointPath)) on \(Report.grouped(result.count)) test images: accuracy \(Report.percent(result.accuracy)), loss \(String(format: "%.4f", result.loss))")
         print(Report.evaluation(result, classNames: checkpoint.classNames))
     }
 
@@ -269,23 +274,9 @@ struct Train: ParsableCommand {
             print("Stopped early: no better \(selection) accuracy in the \(last.epoch - result.bestEpoch) epochs since epoch \(result.bestEpoch).")
         }
         print(Report.evaluation(last.test, classNames: classNames))
-        let directory = result.checkpointDirectory
+        let directory = oneLine(result.checkpointDirectory)
         print("Checkpoints: \(directory)/model.safetensors (last epoch, for infer), \(directory)/best.safetensors (epoch \(result.bestEpoch)), "
               + "\(directory)/last.safetensors (to resume); metrics in \(directory)/metrics.csv; report in \(directory)/report.html")
-    }
-
-    /// This run's arguments with `--resume` pointing at `checkpoint`, each quoted for a POSIX shell.
-    private func resumeArguments(checkpoint: String) -> String {
-        var arguments: [String] = []
-        var skipNext = false
-        for argument in CommandLine.arguments.dropFirst() {
-            if skipNext { skipNext = false; continue }
-            if argument == "--resume" || argument == "--init-from" { skipNext = true; continue }
-            if argument.hasPrefix("--resume=") || argument.hasPrefix("--init-from=") { continue }
-            arguments.append(argument)
-        }
-        arguments += ["--resume", checkpoint]
-        return arguments.map(Report.shellQuoted).joined(separator: " ")
     }
 }
 

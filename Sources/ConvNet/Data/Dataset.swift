@@ -12,6 +12,9 @@ public struct Dataset: Sendable {
     /// Names of the classes, by index.
     public var classNames: [String]
 
+    /// The most classes a data set can have: labels are bytes.
+    public static let maximumClasses = 256
+
     /// A dataset from its parts (sizes must agree).
     public init(images: [UInt8], labels: [UInt8], sampleShape: [Int], classNames: [String]) {
         precondition(images.count == labels.count * Tensor.elementCount(sampleShape))

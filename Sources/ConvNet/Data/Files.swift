@@ -27,21 +27,28 @@ public struct DataError: ConvNetError, Equatable {
     public var description: String { oneLine("\(file): \(message)") }
 }
 
-/// `text` with line breaks and other control characters written as escapes (`\n`, `\u{7}`),
-/// so an error quoting a file name or a config key stays on one line whatever they contain.
+/// `text` with line breaks and other control characters written as escapes (`\n`, `\u{1b}`),
+/// so an error or a result line quoting a file name, a class name or a config key stays one
+/// line whatever they contain, and cannot send a terminal escape sequence.
 public func oneLine(_ text: String) -> String {
-    guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
+    guard text.unicodeScalars.contains(where: isControlCharacter) else { return text }
     var result = ""
     for scalar in text.unicodeScalars {
         switch scalar {
         case "\n": result += "\\n"
         case "\r": result += "\\r"
         case "\t": result += "\\t"
-        case _ where scalar.value < 0x20 || scalar.value == 0x7F: result += "\\u{\(String(scalar.value, radix: 16))}"
+        case _ where isControlCharacter(scalar): result += "\\u{\(String(scalar.value, radix: 16))}"
         default: result.unicodeScalars.append(scalar)
         }
     }
     return result
+}
+
+/// C0 and C1 control characters, DEL, and the Unicode line and paragraph separators: what a
+/// terminal or a line-reading script may act on rather than show.
+func isControlCharacter(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
 }
 
 /// Reads a whole regular file, refusing directories, FIFOs, devices and sockets, and files

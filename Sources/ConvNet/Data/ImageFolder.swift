@@ -12,9 +12,10 @@ public enum ImageFolder {
     /// images (C = 1 or 3), each prepared by `preparation`.
     ///
     /// - Parameter classNames: when given (from the config, or the training folder when
-    ///   loading the test folder), the sub-folders must be exactly these names (after
-    ///   `folderName`), and labels follow this order rather than the sorted one.
-    /// - Throws: `DataError` naming the folder or the first file that cannot be used.
+    ///   loading the test folder), the sub-folders must be exactly these names, and labels
+    ///   follow this order rather than the sorted one.
+    /// - Throws: `DataError` naming the folder or the first file that cannot be used; a folder
+    ///   of more than `Dataset.maximumClasses` class folders is refused before any image is read.
     public static func load(_ directory: String, classNames: [String]?, imageShape: [Int],
                             preparation: InputPreparation = .resize) throws(DataError) -> Dataset {
         guard imageShape.count == 3, imageShape[0] == 1 || imageShape[0] == 3 else {
@@ -22,17 +23,20 @@ public enum ImageFolder {
         }
         let (channels, height, width) = (imageShape[0], imageShape[1], imageShape[2])
         let folders = try subfolders(of: directory)
-        if let classNames, classNames.map(folderName).sorted() != folders {
-            throw DataError(file: directory, "has class folders \(folders) but the classes are \(classNames.map(folderName).sorted())")
+        if let classNames, classNames.sorted() != folders {
+            throw DataError(file: directory, "has class folders \(folders) but the classes are \(classNames.sorted())")
         }
         guard folders.count >= 2 else {
             throw DataError(file: directory, "needs at least 2 class sub-folders, found \(folders.count)")
+        }
+        guard folders.count <= Dataset.maximumClasses else {
+            throw DataError(file: directory, "has \(folders.count) class sub-folders, more than the \(Dataset.maximumClasses) classes a data set can have")
         }
         let order = classNames ?? folders
         var images: [UInt8] = [], labels: [UInt8] = []
         let minimumSide = (preparation.method == .digit ? 16 : 2) * max(height, width)
         for (label, name) in order.enumerated() {
-            let folder = "\(directory)/\(folderName(name))"
+            let folder = "\(directory)/\(name)"
             for file in try imageFileNames(in: folder) {
                 let path = "\(folder)/\(file)"
                 let image: Image
@@ -71,17 +75,23 @@ public enum ImageFolder {
     }
 
     /// Writes `dataset` as `<directory>/<class>/<index>.png` (index zero-padded, in
-    /// dataset order; grey or RGB PNGs), creating the folders. Class names become folder
-    /// names, with `/` replaced by `-`. Returns the number of files written. `progress` is
-    /// called with the count written after every 1,000 files. Files are not synced one by one
-    /// (an interrupted export is simply run again).
+    /// dataset order; grey or RGB PNGs), creating the folders. Class names are the folder
+    /// names as they are: a name that cannot be one (see `folderNameProblem`) is refused
+    /// before anything is written, so nothing lands outside `directory`. Returns the number
+    /// of files written. `progress` is called with the count written after every 1,000 files.
+    /// Files are not synced one by one (an interrupted export is simply run again).
     @discardableResult
     public static func write(_ dataset: Dataset, to directory: String, progress: ((Int) -> Void)? = nil) throws(DataError) -> Int {
         guard dataset.sampleShape.count == 3, dataset.sampleShape[0] == 1 || dataset.sampleShape[0] == 3 else {
             throw DataError(file: directory, "only grey or RGB images can be written as PNG, found \(dataset.sampleShape.shapeDescription)")
         }
         let (channels, height, width) = (dataset.sampleShape[0], dataset.sampleShape[1], dataset.sampleShape[2])
-        let names = dataset.classNames.map(folderName)
+        let names = dataset.classNames
+        for (label, name) in names.enumerated() {
+            if let problem = folderNameProblem(name) {
+                throw DataError(file: directory, "class \(label) is \(formatFound(name)), which cannot be a folder name: \(problem)")
+            }
+        }
         for name in names {
             do {
                 try FileManager.default.createDirectory(atPath: "\(directory)/\(name)", withIntermediateDirectories: true)
@@ -104,9 +114,15 @@ public enum ImageFolder {
         return dataset.count
     }
 
-    /// A class name usable as a folder name.
-    public static func folderName(_ className: String) -> String {
-        className.replacingOccurrences(of: "/", with: "-")
+    /// Why `className` cannot be the name of a class folder (inside the data set's folder,
+    /// and read back by `load`), or nil when it can.
+    public static func folderNameProblem(_ className: String) -> String? {
+        if className.isEmpty { return "it is empty" }
+        if className == "." || className == ".." { return "it names the folder itself or its parent" }
+        if className.contains("/") { return "it contains '/'" }
+        if className.unicodeScalars.contains(where: isControlCharacter) { return "it contains a control character" }
+        if className.hasPrefix(".") { return "a folder starting with '.' is hidden and not read back" }
+        return nil
     }
 
     private static func subfolders(of directory: String) throws(DataError) -> [String] {

@@ -52,6 +52,12 @@ public struct Normalization: Codable, Equatable, Sendable {
         try container.encode(std, forKey: .std)
     }
 
+    /// The largest |x| a normalised pixel can have: max over channels of max(mean, 1 − mean) / std
+    /// (about 2.8 for MNIST's 0.1307 and 0.3081; a tiny std makes it huge).
+    public var largestMagnitude: Double {
+        zip(mean, std).map { mean, std in max(abs(mean), abs(1 - mean)) / std }.max() ?? 1
+    }
+
     /// For each channel, the Float value of each byte 0…255 after scaling and normalisation: `[C][256]`.
     public var lookupTables: [[Float]] {
         zip(mean, std).map { mean, std in (0..<256).map { Float((Double($0) / 255 - mean) / std) } }

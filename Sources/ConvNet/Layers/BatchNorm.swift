@@ -344,8 +344,8 @@ public final class BatchNorm: Layer {
         public init(from decoder: Decoder) throws {
             try decoder.rejectUnknownLayerKeys(["momentum", "epsilon"])
             let container = try decoder.container(keyedBy: Keys.self)
-            momentum = try container.decode(.momentum, default: 0.1, mustBe: "in (0, 1]") { (value: Float) in value > 0 && value <= 1 }
-            epsilon = try container.decode(.epsilon, default: 1e-5, mustBe: "in (0, 1]") { (value: Float) in value > 0 && value <= 1 }
+            momentum = Float(try container.decode(.momentum, default: 0.1, mustBeAsFloat: "in (0, 1]") { $0 > 0 && $0 <= 1 })
+            epsilon = Float(try container.decode(.epsilon, default: 1e-5, mustBeAsFloat: "in (0, 1]") { $0 > 0 && $0 <= 1 })
         }
 
         public func encode(to encoder: Encoder) throws {

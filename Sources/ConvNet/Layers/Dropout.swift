@@ -93,7 +93,7 @@ public final class Dropout: Layer {
         public init(from decoder: Decoder) throws {
             try decoder.rejectUnknownLayerKeys(["rate"])
             let container = try decoder.container(keyedBy: Keys.self)
-            rate = try container.decode(.rate, mustBe: "in [0, 1)") { (value: Float) in value >= 0 && value < 1 }
+            rate = Float(try container.decode(.rate, mustBeAsFloat: "in [0, 1)") { $0 >= 0 && $0 < 1 })
         }
 
         public func encode(to encoder: Encoder) throws {

@@ -37,7 +37,7 @@ public struct LeakyReLU: ActivationFunction {
         public init(from decoder: Decoder) throws {
             try decoder.rejectUnknownLayerKeys(["slope"])
             let container = try decoder.container(keyedBy: Keys.self)
-            slope = try container.decode(.slope, default: 0.01, mustBe: "in [0, 1)") { (value: Float) in value >= 0 && value < 1 }
+            slope = Float(try container.decode(.slope, default: 0.01, mustBeAsFloat: "in [0, 1)") { $0 >= 0 && $0 < 1 })
         }
 
         public func encode(to encoder: Encoder) throws {

@@ -38,7 +38,7 @@ public enum BLAS {
         get { Int(openblas_get_num_threads()) }
         set {
             _ = kernelChoice
-            openblas_set_num_threads(Int32(max(1, newValue)))
+            openblas_set_num_threads(Int32(max(1, min(newValue, 1024))))  // clamped: Int32(huge) would trap
         }
     }
 

@@ -135,14 +135,10 @@ extension AdamSpecification {
         try decoder.rejectUnknownKeys(allowed: ["type", "learningRate", "betas", "epsilon", "weightDecay"])
         let container = try decoder.container(keyedBy: AdamKeys.self)
         self.init(
-            learningRate: try container.decode(.learningRate, default: 0.001, mustBe: "> 0") { (value: Double) in value > 0 && value.isFinite },
-            betas: try container.decode(.betas, default: [0.9, 0.999], mustBe: "two numbers in [0, 1)") { (value: [Double]) in
-                value.count == 2 && value.allSatisfy { $0 >= 0 && $0 < 1 }
-            },
-            epsilon: try container.decode(.epsilon, default: 1e-8, mustBe: "> 0") { (value: Double) in value > 0 && value.isFinite },
-            weightDecay: try container.decode(.weightDecay, default: Self.defaultWeightDecay, mustBe: ">= 0") { (value: Double) in
-                value >= 0 && value.isFinite
-            })
+            learningRate: try container.decode(.learningRate, default: 0.001, mustBeAsFloat: "> 0") { $0 > 0 },
+            betas: try container.decode(.betas, default: [0.9, 0.999], count: 2, mustBeAsFloat: "in [0, 1)") { $0 >= 0 && $0 < 1 },
+            epsilon: try container.decode(.epsilon, default: 1e-8, mustBeAsFloat: "> 0") { $0 > 0 },
+            weightDecay: try container.decode(.weightDecay, default: Self.defaultWeightDecay, mustBeAsFloat: ">= 0") { $0 >= 0 })
     }
 
     public func encode(to encoder: Encoder) throws {

@@ -87,9 +87,9 @@ public final class SGD: Optimizer {
         public init(from decoder: Decoder) throws {
             try decoder.rejectUnknownKeys(allowed: ["type", "learningRate", "momentum", "weightDecay", "nesterov"])
             let container = try decoder.container(keyedBy: Keys.self)
-            learningRate = try container.decode(.learningRate, mustBe: "> 0") { (value: Double) in value > 0 && value.isFinite }
-            momentum = try container.decode(.momentum, default: 0, mustBe: "in [0, 1)") { (value: Double) in value >= 0 && value < 1 }
-            weightDecay = try container.decode(.weightDecay, default: 0, mustBe: ">= 0") { (value: Double) in value >= 0 && value.isFinite }
+            learningRate = try container.decode(.learningRate, mustBeAsFloat: "> 0") { $0 > 0 }
+            momentum = try container.decode(.momentum, default: 0, mustBeAsFloat: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+            weightDecay = try container.decode(.weightDecay, default: 0, mustBeAsFloat: ">= 0") { $0 >= 0 }
             nesterov = try container.decodeIfPresent(Bool.self, forKey: .nesterov) ?? false
         }
 

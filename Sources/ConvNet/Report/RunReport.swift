@@ -156,13 +156,45 @@ public struct RunReport: Codable, Equatable, Sendable {
     public static func read(directory: String) throws(DataError) -> RunReport {
         let path = "\(directory)/report.json"
         let bytes = try readFileBytes(path, limit: 64 << 20)
+        let report: RunReport
         do {
-            return try JSONDecoder().decode(RunReport.self, from: Data(bytes))
+            report = try JSONDecoder().decode(RunReport.self, from: Data(bytes))
         } catch let error as DecodingError {
             throw DataError(file: path, "is not a ConvNet report: \(describe(error))")
         } catch {
             throw DataError(file: path, "is not a ConvNet report: \(error)")
         }
+        if let problem = report.problem { throw DataError(file: path, "is not a ConvNet report: \(problem)") }
+        return report
+    }
+
+    /// What in a report read from a file the page could not show (sizes that do not agree,
+    /// numbers out of range), or nil: `report` reads files anyone may have edited.
+    var problem: String? {
+        let classes = classNames.count, count = 0...(1 << 40)
+        guard (1...Dataset.maximumClasses).contains(classes) else { return "classNames has \(classes) names, expected 1 to \(Dataset.maximumClasses)" }
+        for (name, matrix) in [("lastConfusion", lastConfusion), ("bestConfusion", bestConfusion)] where !matrix.isEmpty {
+            guard matrix.count == classes, matrix.allSatisfy({ $0.count == classes && $0.allSatisfy(count.contains) }) else {
+                return "\(name) must be \(classes)×\(classes) counts (one row and column per class)"
+            }
+        }
+        for (index, epoch) in epochs.enumerated() {
+            let numbers = [epoch.learningRate, epoch.trainLoss, epoch.trainAccuracy, epoch.testLoss, epoch.testAccuracy,
+                           epoch.validationLoss ?? 0, epoch.validationAccuracy ?? 0]
+            guard (1...100_000).contains(epoch.epoch), numbers.allSatisfy({ $0.isFinite }),
+                  (0...1e9).contains(epoch.seconds), (0...1e12).contains(epoch.imagesPerSecond) else {
+                return "epochs[\(index)] holds a number out of range"
+            }
+        }
+        guard (0...100_000).contains(totalEpochs), (0...100_000).contains(bestEpoch) else { return "totalEpochs or bestEpoch is out of range" }
+        if let filters, filters.shape.count != 4 || !filters.shape.allSatisfy((1...4096).contains) {
+            return "filters.shape must be 4 sizes [F, C, KH, KW], found \(filters.shape)"
+        }
+        guard layers.allSatisfy({ count.contains($0.parameters) && (0...(1 << 50)).contains($0.multiplyAccumulates) }) else {
+            return "layers holds a count out of range"
+        }
+        guard mistakes.allSatisfy({ $0.probability.isFinite }) else { return "mistakes holds a probability that is not a number" }
+        return nil
     }
 
     /// Writes `report.json` and `report.html` of this run into `directory`, atomically.

@@ -51,6 +51,7 @@ struct SVG {
     /// A coordinate with at most 2 decimals.
     private func number(_ value: Double) -> String {
         let rounded = (value * 100).rounded() / 100
+        guard rounded.isFinite, abs(rounded) < 1e15 else { return "0" }  // never Int(±∞): a wild value draws at the origin
         return rounded == rounded.rounded() ? String(Int(rounded)) : String(format: "%.2f", rounded)
     }
 }

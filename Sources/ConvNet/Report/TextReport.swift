@@ -76,7 +76,10 @@ public enum Report {
     }
 
     /// Per-class accuracy on one line and the confusion matrix (rows true, columns predicted).
+    /// Class names are shown with control characters escaped (`oneLine`), so a name cannot
+    /// break a line or send a terminal escape.
     public static func evaluation(_ result: EvaluationResult, classNames: [String]) -> String {
+        let classNames = classNames.map(oneLine)
         var lines: [String] = []
         lines.append("Per-class accuracy: " + zip(classNames, result.perClassAccuracy)
             .map { "\($0) \(percent($1))" }.joined(separator: "  "))
@@ -92,10 +95,10 @@ public enum Report {
         return lines.joined(separator: "\n")
     }
 
-    /// Prints `error: <message>` as one line to stderr and exits with status 1: how the
-    /// executables report a problem.
+    /// Prints `error: <message>` as one line to stderr (control characters escaped, see
+    /// `oneLine`) and exits with status 1: how the executables report a problem.
     public static func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+        FileHandle.standardError.write(Data("error: \(oneLine(message))\n".utf8))
         exit(1)
     }
 
@@ -129,12 +132,29 @@ public enum Report {
     /// `["a", "b"]` as `[a, b]`, each item on one line (see `oneLine`).
     public static func list(_ items: [String]) -> String { "[" + items.map(oneLine).joined(separator: ", ") + "]" }
 
-    /// `text` quoted for a POSIX shell when it needs it: `'it'"'"'s'` for `it's`; a word of
-    /// letters, digits and `_./=:,+-@%` as it is.
+    /// `text` as one word for a POSIX shell (bash and zsh too): a word of ASCII letters, digits
+    /// and `_./=:,+-@%` as it is (unless it starts with `=`, which zsh expands), anything else
+    /// in single quotes, where only `'` is special and is written `'\''` (`'it'\''s'` for `it's`).
+    /// Line breaks stay inside the quotes, as the shell reads them.
     public static func shellQuoted(_ text: String) -> String {
         let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=:,+-@%")
-        if !text.isEmpty && text.allSatisfy({ plain.contains($0) }) { return text }
-        return "'" + text.replacingOccurrences(of: "'", with: "'\"'\"'") + "'"
+        if !text.isEmpty && !text.hasPrefix("=") && text.allSatisfy({ plain.contains($0) }) { return text }
+        return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// The command line that resumes an interrupted run: `command` (already shell words, e.g.
+    /// `swift run train`), then the run's `arguments` without any `--resume` or `--init-from`
+    /// and its value, then `--resume checkpoint`; every argument quoted by `shellQuoted`.
+    public static func resumeCommand(_ command: String, arguments: [String], checkpoint: String) -> String {
+        var kept: [String] = []
+        var skipNext = false
+        for argument in arguments {
+            if skipNext { skipNext = false; continue }
+            if argument == "--resume" || argument == "--init-from" { skipNext = true; continue }
+            if argument.hasPrefix("--resume=") || argument.hasPrefix("--init-from=") { continue }
+            kept.append(argument)
+        }
+        return ([command] + (kept + ["--resume", checkpoint]).map(shellQuoted)).joined(separator: " ")
     }
 
     /// `42s`, `3m05s`, `2h07m`.

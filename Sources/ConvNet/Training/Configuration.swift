@@ -57,26 +57,38 @@ public struct Configuration: Codable, Equatable, Sendable {
     public var checkpointDirectory: String { checkpoint.directory ?? "checkpoints/\(name)" }
 
     /// Reads and validates a config file. `overrides` replace values by key path
-    /// (`"training.epochs": 3`) before validation, so an override is checked like the file.
-    public static func load(contentsOf path: String, overrides: [String: Any] = [:]) throws(ConfigError) -> Configuration {
+    /// (`--epochs 3` for `training.epochs`) before validation, so an override is checked like
+    /// the file, and an error in its value names the option rather than the file.
+    public static func load(contentsOf path: String, overrides: [ConfigurationOverride] = []) throws(ConfigError) -> Configuration {
         let bytes: [UInt8]
         do { bytes = try readFileBytes(path, limit: 1 << 20) } catch { throw ConfigError(file: path, error.message) }
         return try parse(Data(bytes), file: path, overrides: overrides)
     }
 
     /// Parses and validates config JSON (see `load`).
-    public static func parse(_ json: Data, file: String, overrides: [String: Any] = [:]) throws(ConfigError) -> Configuration {
+    public static func parse(_ json: Data, file: String, overrides: [ConfigurationOverride] = []) throws(ConfigError) -> Configuration {
         var json = json
         if !overrides.isEmpty {
+            for override in overrides {
+                if let number = override.value as? Double, !number.isFinite {
+                    throw ConfigError(option: override.option, file: file, "must be a finite number, found \(number)")
+                }
+            }
             guard var object = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
                 throw ConfigError(file: file, "is not a JSON object")
             }
-            for (path, value) in overrides { setValue(value, at: path.split(separator: ".").map(String.init), in: &object) }
+            for override in overrides {
+                setValue(override.value, at: override.keyPath.split(separator: ".").map(String.init), in: &object)
+            }
             do { json = try JSONSerialization.data(withJSONObject: object) } catch { throw ConfigError(file: file, "\(error)") }
         }
         do {
             return try JSONDecoder().decode(Configuration.self, from: json)
         } catch let error as DecodingError {
+            let (path, problem) = locate(error)
+            if let override = overrides.first(where: { $0.keyPath == keyPath(path) }) {
+                throw ConfigError(option: override.option, file: file, problem)
+            }
             throw ConfigError(file: file, describe(error))
         } catch {
             throw ConfigError(file: file, "\(error)")
@@ -102,16 +114,37 @@ private func setValue(_ value: Any, at path: [String], in object: inout [String:
     }
 }
 
-/// A config that cannot be used: the file and the key path with what was expected and found.
+/// A value given on the command line in place of the config's: `--epochs 3` sets `training.epochs`.
+public struct ConfigurationOverride {
+    /// The option as the user wrote it, e.g. `--epochs`; errors in the value name it.
+    public var option: String
+    /// The config key it sets, e.g. `training.epochs`.
+    public var keyPath: String
+    /// The value, as JSON would hold it: an integer, a number, a string or a Boolean.
+    public var value: Any
+
+    /// `option` setting `keyPath` to `value`.
+    public init(_ option: String, keyPath: String, value: Any) {
+        self.option = option; self.keyPath = keyPath; self.value = value
+    }
+}
+
+/// A config that cannot be used: the file and the key path with what was expected and found,
+/// or the command-line option whose value replaced the file's.
 public struct ConfigError: ConvNetError, Equatable {
     /// The config file.
     public var file: String
     /// What is wrong, e.g. `training.optimizer.learningRate must be > 0, found -1`.
     public var message: String
+    /// The option the wrong value came from, e.g. `--learning-rate` (nil when it is the file's).
+    public var option: String?
     /// An error about `file`.
     public init(file: String, _ message: String) { self.file = file; self.message = message }
-    /// `file: message`, one line.
-    public var description: String { oneLine("\(file): \(message)") }
+    /// An error in the value of `option`, which overrides part of `file`; `message` says what
+    /// is wrong with it: `must be > 0, found -1`.
+    public init(option: String, file: String, _ message: String) { self.file = file; self.message = message; self.option = option }
+    /// `file: message`, or `option message`; one line.
+    public var description: String { oneLine(option.map { "\($0) \(message)" } ?? "\(file): \(message)") }
 }
 
 /// The `data` section: format, paths, classes, validation split and normalisation.
@@ -150,7 +183,8 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
     public var test: IDXFiles?
     /// Folder holding `train/` and `test/` (format `png-folders`).
     public var root: String?
-    /// Class names by label; required for `idx`, optional (must match the folders) for `png-folders`.
+    /// Class names by label; required for `idx`, optional (must match the folders, so each must be
+    /// a folder name: see `ImageFolder.folderNameProblem`) for `png-folders`.
     public var classes: [String]?
     /// The last `validation` training images are held out for model selection (default 0).
     public var validation: Int
@@ -185,19 +219,14 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
         root = try container.decodeIfPresent(String.self, forKey: .root)
         classes = try container.decodeIfPresent([String].self, forKey: .classes)
         validation = try container.decode(.validation, default: 0, mustBe: ">= 0") { (count: Int) in count >= 0 }
-        trainLimit = try container.decodeIfPresent(Int.self, forKey: .trainLimit)
-        testLimit = try container.decodeIfPresent(Int.self, forKey: .testLimit)
+        trainLimit = try container.decodeIfPresent(.trainLimit, mustBe: "> 0") { (limit: Int) in limit > 0 }
+        testLimit = try container.decodeIfPresent(.testLimit, mustBe: "> 0") { (limit: Int) in limit > 0 }
         normalize = try container.decodeIfPresent(NormalizationSetting.self, forKey: .normalize)
         preprocessing = try container.decodeIfPresent(InputPreparation.self, forKey: .preprocessing)
-        for (key, limit) in [(Keys.trainLimit, trainLimit), (.testLimit, testLimit)] {
-            if let limit, limit <= 0 {
-                throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "must be > 0, found \(limit)")
-            }
-        }
         if let classes {
-            guard classes.count >= 2, classes.count <= 256, Set(classes).count == classes.count else {
+            guard classes.count >= 2, classes.count <= Dataset.maximumClasses, Set(classes).count == classes.count else {
                 throw DecodingError.dataCorruptedError(forKey: .classes, in: container,
-                    debugDescription: "must list 2 to 256 distinct class names, found \(classes.count) names")
+                    debugDescription: "must list 2 to \(Dataset.maximumClasses) distinct class names, found \(classes.count) names")
             }
         }
         switch format {
@@ -209,6 +238,12 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
                 throw DecodingError.dataCorruptedError(forKey: .root, in: container, debugDescription: "is only for format png-folders; idx uses train and test")
             }
         case .pngFolders:
+            for (index, name) in (classes ?? []).enumerated() {
+                if let problem = ImageFolder.folderNameProblem(name) {
+                    throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [Keys.classes, AnyCodingKey(intValue: index)],
+                        debugDescription: "is \(formatFound(name)), which cannot be a folder name: \(problem)"))
+                }
+            }
             if root == nil {
                 throw DecodingError.keyNotFound(Keys.root, .init(codingPath: decoder.codingPath, debugDescription: "needed by format png-folders"))
             }
@@ -280,9 +315,14 @@ public struct TrainingSettings: Codable, Equatable, Sendable {
         threads = try container.decode(.threads, default: 2, mustBe: "in 1...256") { (value: Int) in value >= 1 && value <= 256 }
         optimizer = try container.decode(OptimizerSettings.self, forKey: .optimizer)
         schedule = try container.decodeIfPresent(LearningRateSchedule.self, forKey: .schedule) ?? .constant
+        // A cosine schedule falls from the base rate to its minimum: a minimum above the base would make it rise.
+        if case .cosine(let minimum) = schedule, minimum > optimizer.learningRate {
+            throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [Keys.schedule, AnyCodingKey(stringValue: "minimum")],
+                debugDescription: "must be at most the base learning rate (training.optimizer.learningRate, \(formatFound(optimizer.learningRate))), found \(formatFound(minimum))"))
+        }
         augmentation = try container.decodeIfPresent(Augmentation.self, forKey: .augmentation)
         earlyStopping = try container.decodeIfPresent(EarlyStopping.self, forKey: .earlyStopping)
-        labelSmoothing = try container.decode(.labelSmoothing, default: 0, mustBe: "in [0, 1)") { (value: Double) in value >= 0 && value < 1 }
+        labelSmoothing = try container.decode(.labelSmoothing, default: 0, mustBeAsFloat: "in [0, 1)") { $0 >= 0 && $0 < 1 }
         syncBatchNorm = try container.decode(.syncBatchNorm, default: false, mustBe: "true or false") { (_: Bool) in true }
     }
 }

@@ -372,7 +372,8 @@ public final class Trainer {
                 }
                 if let failure = processes.failure { throw .communication(failure) }
                 guard batchLoss.isFinite && batchLoss < Trainer.divergedLoss else {
-                    throw .diverged(epoch: epoch + 1, step: step + 1, learningRate: learningRate, loss: batchLoss)
+                    throw .diverged(epoch: epoch + 1, step: step + 1, learningRate: learningRate, loss: batchLoss,
+                                    largestInput: normalization.largestMagnitude)
                 }
                 lossSum += Double(batchLoss) * Double(end - start)
                 correct += batchCorrect
@@ -586,7 +587,8 @@ public final class Trainer {
         // was never seen by a training loss): such a model is not saved either.
         for evaluated in [metrics.validation?.loss, metrics.test.loss].compactMap({ $0 }) where !(evaluated.isFinite && Float(evaluated) < Trainer.divergedLoss) {
             let batchSize = configuration.training.batchSize
-            throw .diverged(epoch: epoch, step: (data.train.count + batchSize - 1) / batchSize, learningRate: metrics.learningRate, loss: Float(evaluated))
+            throw .diverged(epoch: epoch, step: (data.train.count + batchSize - 1) / batchSize, learningRate: metrics.learningRate, loss: Float(evaluated),
+                            largestInput: normalization.largestMagnitude)
         }
         guard writesFiles else { return }
         let settings = configuration.checkpoint

@@ -35,8 +35,11 @@ public struct TrainingData: Sendable {
     }
 
     /// Loads the data a config names and checks it fits the model's input shape;
-    /// `configurationFile` names the config in errors.
-    public static func load(_ configuration: Configuration, configurationFile: String) throws(TrainingError) -> TrainingData {
+    /// `configurationFile` names the config in errors. When the model is a checkpoint's (to
+    /// evaluate it), `modelFile` names that checkpoint, and data that does not fit its input is
+    /// the checkpoint's error, not the config's.
+    public static func load(_ configuration: Configuration, configurationFile: String,
+                            modelFile: String? = nil) throws(TrainingError) -> TrainingData {
         let data = configuration.data
         var train: Dataset, test: Dataset
         var trainSource: String, testSource: String
@@ -63,6 +66,10 @@ public struct TrainingData: Sendable {
         if let limit = data.trainLimit, limit < train.count { train = train.slice(0..<limit) }
         if let limit = data.testLimit, limit < test.count { test = test.slice(0..<limit) }
         for (dataset, source) in [(train, trainSource), (test, testSource)] where dataset.sampleShape != configuration.model.input {
+            if let modelFile {
+                throw .checkpoint(CheckpointError(file: modelFile,
+                    "its model takes \(configuration.model.input.shapeDescription) images but \(source) (the data of \(configurationFile)) holds \(dataset.sampleShape.shapeDescription) images"))
+            }
             throw .configuration(ConfigError(file: configurationFile,
                 "model.input is \(configuration.model.input.shapeDescription) but \(source) holds \(dataset.sampleShape.shapeDescription) images; set model.input to \(dataset.sampleShape)"))
         }

@@ -63,6 +63,40 @@ final class ImageFolderTests: XCTestCase {
         }
     }
 
+    /// Labels are bytes: a folder of 257 class folders is refused with one line before any
+    /// image is read (it used to stop the process converting label 256 to UInt8).
+    func testMoreThan256ClassFoldersAreRefused() throws {
+        let root = temporaryDirectory(self)
+        for index in 0..<257 {
+            try FileManager.default.createDirectory(atPath: String(format: "%@/class-%03d", root, index), withIntermediateDirectories: true)
+        }
+        // One image, in the last class: its label, 256, is the one that does not fit a byte.
+        try PNG.write(GrayImage(width: 28, height: 28, fill: 9), to: root + "/class-256/a.png")
+        assertThrows("\(root): has 257 class sub-folders, more than the 256 classes a data set can have") {
+            try ImageFolder.load(root, classNames: nil, imageShape: [1, 28, 28])
+        }
+    }
+
+    /// Class names that cannot be folder names are refused before anything is written, and
+    /// nothing is ever written outside the folder (`..` used to write beside it, `""` into it,
+    /// and `a/b` into `a-b`, merged with a class of that name).
+    func testWritingRefusesClassNamesThatAreNotFolderNames() throws {
+        let root = temporaryDirectory(self)
+        let images = [UInt8](repeating: 0, count: 2 * 16)
+        for (names, expected) in [
+            (["a", ".."], "class 1 is \"..\", which cannot be a folder name: it names the folder itself or its parent"),
+            ([".", "b"], "class 0 is \".\", which cannot be a folder name: it names the folder itself or its parent"),
+            (["", "b"], "class 0 is \"\", which cannot be a folder name: it is empty"),
+            (["a/b", "a-b"], "class 0 is \"a/b\", which cannot be a folder name: it contains '/'"),
+            (["a", "b\nc"], "class 1 is \"b\\nc\", which cannot be a folder name: it contains a control character"),
+            (["a", ".hidden"], "class 1 is \".hidden\", which cannot be a folder name: a folder starting with '.' is hidden and not read back"),
+        ] {
+            let dataset = Dataset(images: images, labels: [0, 1], sampleShape: [1, 4, 4], classNames: names)
+            assertThrows("\(root)/out/train: \(expected)") { try ImageFolder.write(dataset, to: root + "/out/train") }
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: root), [], "nothing written")
+    }
+
     /// The idx2png executable writes the layout the png-folders format reads.
     func testIDXToPNGExecutable() throws {
         let directory = temporaryDirectory(self)

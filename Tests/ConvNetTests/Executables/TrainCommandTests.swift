@@ -49,7 +49,7 @@ final class TrainCommandTests: XCTestCase {
         let (directory, config) = tinyConfig()
         assertFailsWithOneLine(try runProduct("train", ["--config", "nowhere.json"], in: directory), "nowhere.json: no such file")
         assertFailsWithOneLine(try runProduct("train", ["--config", config, "--learning-rate=-1"], in: directory),
-                               "\(config): training.optimizer.learningRate must be > 0, found -1")
+                               "--learning-rate must be > 0, found -1")
 
         let (_, unknownKey) = tinyConfig { $0 = $0.replacingOccurrences(of: "\"seed\": 3", with: "\"sead\": 3") }
         assertFailsWithOneLine(try runProduct("train", ["--config", unknownKey], in: directory),

@@ -73,6 +73,89 @@ final class ConfigurationTests: XCTestCase {
                        "test.json: a\\nb is not a known key (expected one of: name, description, data, model, training, checkpoint)")
     }
 
+    /// The error for a minimal config whose JSON text has `edit` applied (numbers written as
+    /// the user wrote them, which JSONSerialization cannot do).
+    private func message(json edit: (String) -> String) -> String {
+        let json = #"""
+            {"name": "tiny", "data": {"format": "idx", "train": {"images": "a", "labels": "b"}, "test": {"images": "c", "labels": "d"},
+             "classes": ["x", "y"]}, "model": {"input": [1, 8, 8], "layers": [{"type": "flatten"}, {"type": "dense", "units": 2}]},
+             "training": {"epochs": 1, "batchSize": 4, "seed": 1, "optimizer": {"learningRate": 0.1, "momentum": 0.9}}}
+            """#
+        do {
+            _ = try Configuration.parse(Data(edit(json).utf8), file: "test.json")
+            return "valid"
+        } catch { return "\(error)" }
+    }
+
+    /// Valid JSON numbers that do not fit the key (too large, not whole, negative for a seed,
+    /// beyond a Double) name the key path and what it must be, not "is not valid JSON".
+    func testNumbersOutOfRangeNameTheKeyPath() {
+        func replacing(_ old: String, _ new: String) -> (String) -> String {
+            { json in
+                XCTAssertTrue(json.contains(old), old)
+                return json.replacingOccurrences(of: old, with: new)
+            }
+        }
+        XCTAssertEqual(message(json: { $0 }), "valid")
+        XCTAssertEqual(message(json: replacing(#""epochs": 1"#, #""epochs": 1e30"#)),
+                       "test.json: training.epochs must be a whole number in 1...100000, found 1e30")
+        XCTAssertEqual(message(json: replacing(#""epochs": 1"#, #""epochs": 1.5"#)),
+                       "test.json: training.epochs must be a whole number in 1...100000, found 1.5")
+        XCTAssertEqual(message(json: replacing(#""seed": 1"#, #""seed": -1"#)),
+                       "test.json: training.seed must be a whole number >= 0, found -1")
+        XCTAssertEqual(message(json: replacing(#""seed": 1"#, #""seed": 18446744073709551616"#)),
+                       "test.json: training.seed must be a whole number >= 0, found 18446744073709551616")
+        XCTAssertEqual(message(json: replacing(#""learningRate": 0.1"#, #""learningRate": 1e309"#)),
+                       "test.json: training.optimizer.learningRate must be > 0, found 1e309")
+        XCTAssertEqual(message(json: replacing(#""units": 2"#, #""units": 2.5"#)),
+                       "test.json: model.layers[1].units must be a whole number in 1...1048576, found 2.5")
+        XCTAssertEqual(message(json: replacing(#""input": [1, 8, 8]"#, #""input": [1, 8.5, 1e400]"#)),
+                       "test.json: model.input must be a list [channels, height, width] of positive sizes, each at most 4096, found [1, 8.5, (a number outside the range of 64-bit floats)]")
+        XCTAssertEqual(message(json: replacing(#""classes": ["x", "y"]"#, #""classes": ["x", "y"], "trainLimit": -1e3"#)),
+                       "test.json: data.trainLimit must be > 0, found -1000")
+        XCTAssertEqual(message(json: replacing(#""epochs": 1"#, #""epochs": 1.0"#)), "valid", "1.0 is a whole number")
+    }
+
+    /// Numbers the engine computes with as 32-bit floats are checked as the Float they become.
+    func testNumbersAreCheckedAsTheFloatsTheyBecome() {
+        func replacing(_ old: String, _ new: String) -> (String) -> String { { $0.replacingOccurrences(of: old, with: new) } }
+        XCTAssertEqual(message(json: replacing(#""momentum": 0.9"#, #""momentum": 0.99999999999"#)),
+                       "test.json: training.optimizer.momentum must be in [0, 1), found 0.99999999999, which is 1 as a 32-bit float")
+        XCTAssertEqual(message(json: replacing(#""learningRate": 0.1"#, #""learningRate": 1e-320"#)),
+                       "test.json: training.optimizer.learningRate must be > 0, found 1e-320, which is 0 as a 32-bit float")
+        XCTAssertEqual(message(json: replacing(#""learningRate": 0.1"#, #""learningRate": 1e39"#)),
+                       "test.json: training.optimizer.learningRate must be > 0, found 1e+39, beyond the range of 32-bit floats (about ±3.4e38)")
+        // Label smoothing of 1 as a Float used to stop the process in SoftmaxCrossEntropy's precondition.
+        XCTAssertEqual(message(json: replacing(#""seed": 1"#, #""seed": 1, "labelSmoothing": 0.99999999999"#)),
+                       "test.json: training.labelSmoothing must be in [0, 1), found 0.99999999999, which is 1 as a 32-bit float")
+        let adam = #""optimizer": {"type": "adam", "betas": [0.9, 0.99999999999], "epsilon": 1e-50}"#
+        XCTAssertEqual(message(json: replacing(#""optimizer": {"learningRate": 0.1, "momentum": 0.9}"#, adam)),
+                       "test.json: training.optimizer.betas[1] must be in [0, 1), found 0.99999999999, which is 1 as a 32-bit float")
+        XCTAssertEqual(message(json: replacing(#""optimizer": {"learningRate": 0.1, "momentum": 0.9}"#, #""optimizer": {"type": "adam", "epsilon": 1e-50}"#)),
+                       "test.json: training.optimizer.epsilon must be > 0, found 1e-50, which is 0 as a 32-bit float")
+        XCTAssertEqual(message(json: replacing(#"{"type": "flatten"}"#, #"{"type": "flatten"}, {"type": "dropout", "rate": 0.99999999999}"#)),
+                       "test.json: model.layers[1].rate must be in [0, 1), found 0.99999999999, which is 1 as a 32-bit float")
+        XCTAssertEqual(message(json: replacing(#""momentum": 0.9}"#, #""momentum": 0.9}, "schedule": {"type": "cosine", "minimum": 0.5}"#)),
+                       "test.json: training.schedule.minimum must be at most the base learning rate (training.optimizer.learningRate, 0.1), found 0.5")
+        XCTAssertEqual(message(json: replacing(#""momentum": 0.9}"#, #""momentum": 0.9}, "schedule": {"type": "cosine", "minimum": 0.1}"#)), "valid")
+        XCTAssertEqual(message(json: replacing(#""classes": ["x", "y"]"#, #""classes": ["x", "y"], "normalize": {"mean": 0.5, "std": 1e-6}"#)),
+                       "test.json: data.normalize.std must be in [0.001, 10], found 1e-06")
+    }
+
+    /// A png-folders config refuses class names that cannot be folder names.
+    func testFolderClassNamesMustBeFolderNames() {
+        func folders(_ classes: [String]) -> String {
+            message {
+                $0["data"] = ["format": "png-folders", "root": "images", "classes": classes]
+            }
+        }
+        XCTAssertEqual(folders(["cat", "dog"]), "valid")
+        XCTAssertEqual(folders(["cat", "a/b"]), "test.json: data.classes[1] is \"a/b\", which cannot be a folder name: it contains '/'")
+        XCTAssertEqual(folders(["..", "dog"]), "test.json: data.classes[0] is \"..\", which cannot be a folder name: it names the folder itself or its parent")
+        XCTAssertEqual(folders(["", "dog"]), "test.json: data.classes[0] is \"\", which cannot be a folder name: it is empty")
+        XCTAssertEqual(folders(["cat", "d\u{1B}[2Jog"]), "test.json: data.classes[1] is \"d\\u{1b}[2Jog\", which cannot be a folder name: it contains a control character")
+    }
+
     func testNotJSON() {
         XCTAssertTrue("\(String(describing: try? Configuration.parse(Data("{".utf8), file: "x.json")))" == "nil")
         assertThrows("x.json: is not valid JSON", contains: true) { try Configuration.parse(Data("{\"name\": ".utf8), file: "x.json") }
@@ -81,11 +164,22 @@ final class ConfigurationTests: XCTestCase {
 
     func testOverridesAreValidatedLikeTheFile() throws {
         let path = "\(repositoryRoot)/configs/mnist.json"
-        let configuration = try Configuration.load(contentsOf: path, overrides: ["training.epochs": 2, "training.optimizer.learningRate": 0.5])
+        let configuration = try Configuration.load(contentsOf: path, overrides: [
+            .init("--epochs", keyPath: "training.epochs", value: 2), .init("--lr", keyPath: "training.optimizer.learningRate", value: 0.5),
+        ])
         XCTAssertEqual(configuration.training.epochs, 2)
         XCTAssertEqual(configuration.training.optimizer.learningRate, 0.5)
-        assertThrows("\(path): training.batchSize must be in 1...65536, found 0") {
-            try Configuration.load(contentsOf: path, overrides: ["training.batchSize": 0])
+        // An override's error names the option, not the file it overrides.
+        assertThrows("--batch-size must be in 1...65536, found 0") {
+            try Configuration.load(contentsOf: path, overrides: [.init("--batch-size", keyPath: "training.batchSize", value: 0)])
+        }
+        for value in [Double.nan, .infinity] {
+            assertThrows("--learning-rate must be a finite number, found \(value)") {
+                try Configuration.load(contentsOf: path, overrides: [.init("--learning-rate", keyPath: "training.optimizer.learningRate", value: value)])
+            }
+        }
+        assertThrows("--learning-rate must be > 0, found 1e-320, which is 0 as a 32-bit float") {
+            try Configuration.load(contentsOf: path, overrides: [.init("--learning-rate", keyPath: "training.optimizer.learningRate", value: Double("1e-320")!)])
         }
     }
 }

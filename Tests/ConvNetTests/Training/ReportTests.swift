@@ -110,8 +110,69 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(Report.shortNumber(0.00192404), "0.0019")
         XCTAssertEqual(Report.duration(7400), "2h03m")
         XCTAssertEqual(Report.shellQuoted("configs/mnist.json"), "configs/mnist.json")
-        XCTAssertEqual(Report.shellQuoted("it's $HOME"), "'it'\"'\"'s $HOME'")
+        XCTAssertEqual(Report.shellQuoted("it's $HOME"), #"'it'\''s $HOME'"#)
         XCTAssertEqual(Report.shellQuoted(""), "''")
+        XCTAssertEqual(Report.shellQuoted("--output=runs/a"), "--output=runs/a")
+        XCTAssertEqual(Report.shellQuoted("=x"), "'=x'", "zsh expands a word starting with =")
+    }
+
+    /// Runs `command` with /bin/sh and returns what it printed.
+    private func shell(_ command: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, command)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Awkward words, each quoted, reach a program through a real shell exactly as they are.
+    private let awkwardWords = ["plain", "", "it's", "'", "''", "$HOME", "${HOME}", "`id`", "$(id)", "a b", "tab\there", "line\nbreak",
+                                "back\\slash", "\"double\"", "*", "?", "[a]", "~", "~/x", "!x", "#x", "a;b", "a&b", "a|b", "<x>", "=x",
+                                "-e", "--x=y z", "é ü", "\u{1B}[31m"]
+
+    func testShellQuotingSurvivesTheShell() throws {
+        let printed = try shell("printf '[%s]\\n' " + awkwardWords.map(Report.shellQuoted).joined(separator: " "))
+        XCTAssertEqual(printed, awkwardWords.map { "[\($0)]\n" }.joined())
+    }
+
+    /// The printed resume command, run by a shell, gives the program the run's arguments
+    /// (without the old --resume) and the new --resume checkpoint, each exactly.
+    func testResumeCommandSurvivesTheShell() throws {
+        let checkpoint = "/tmp/it's $USER/`id`/last.safetensors"
+        let arguments = ["--config", "runs/it's $HOME.json", "--resume", "old.safetensors", "--init-from=x", "--epochs", "3"] + awkwardWords
+        let line = Report.resumeCommand("printf '[%s]\\n'", arguments: arguments, checkpoint: checkpoint)
+        let expected = ["--config", "runs/it's $HOME.json", "--epochs", "3"] + awkwardWords + ["--resume", checkpoint]
+        XCTAssertEqual(try shell(line), expected.map { "[\($0)]\n" }.joined())
+    }
+
+    /// Class names are printed with control characters escaped: a name cannot add a line to
+    /// the summary or send a terminal escape.
+    func testEvaluationEscapesClassNames() {
+        let result = EvaluationResult(loss: 0.5, correct: 1, count: 2, confusion: [[1, 0], [1, 0]])
+        let text = Report.evaluation(result, classNames: ["cat\nPer-class accuracy: forged", "\u{1B}[2Jdog"])
+        XCTAssertEqual(text.split(separator: "\n").count, 5, text)
+        XCTAssertTrue(text.hasPrefix("Per-class accuracy: cat\\nPer-class accuracy: forged 100.00%  \\u{1b}[2Jdog 0.00%\n"), text)
+        XCTAssertFalse(text.contains("\u{1B}"))
+    }
+
+    /// A divergence with inputs normalised far beyond the usual range points at the
+    /// normalisation, not the learning rate.
+    func testDivergenceAdviceNamesATinyNormalisationStd() {
+        XCTAssertEqual(Normalization(mean: 0.5, std: 0.001).largestMagnitude, 500)
+        let tiny = TrainingError.diverged(epoch: 1, step: 3, learningRate: 0.01, loss: .nan,
+                                          largestInput: Normalization(mean: 0, std: 0.001).largestMagnitude)
+        XCTAssertEqual(tiny.description, "training diverged: the loss became NaN at epoch 1, step 3 (learning rate 0.01); the normalised inputs reach ±1000: "
+                       + "the normalisation's std is far too small for pixels in [0, 1]; check data.normalize before lowering the learning rate. "
+                       + "The last good checkpoint was not overwritten.")
+        let usual = TrainingError.diverged(epoch: 2, step: 5, learningRate: 10, loss: .infinity,
+                                           largestInput: Normalization(mean: 0.1307, std: 0.3081).largestMagnitude)
+        XCTAssertEqual(usual.description, "training diverged: the loss became infinite at epoch 2, step 5 (learning rate 10.0); "
+                       + "try a lower learning rate, e.g. --learning-rate 1. The last good checkpoint was not overwritten.")
     }
 
     /// A loss axis starting just below zero gets a tick at 0 that prints as "0", not "-0".
