@@ -117,6 +117,13 @@ final class CheckpointFuzzTests: XCTestCase {
             setHeaderLength(value, in: &bytes)
             inputs.append(("input 0 with header length \(value)", 0, bytes))
         }
+        // A flood of empty tensor entries, far under the header's byte limit.
+        var flood = seeds[0]
+        editingHeader(&flood) { header in
+            Array("{".utf8) + Array(String(repeating: "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},", count: 40_000).utf8)
+                + header.dropFirst()
+        }
+        inputs.append(("input 0 with 40,000 empty tensor entries", 0, flood))
         return inputs
     }()
 
@@ -140,6 +147,8 @@ final class CheckpointFuzzTests: XCTestCase {
         input.check((checkpoint.trainingState == nil) == (checkpoint.optimizer == nil), "an optimizer without training state or the reverse")
         input.check(checkpoint.classNames.count == model.outputCount, "\(checkpoint.classNames.count) class names, \(model.outputCount) outputs")
         input.check(checkpoint.epoch >= 0 && checkpoint.step >= 0, "epoch \(checkpoint.epoch), step \(checkpoint.step)")
+        input.check((checkpoint.modelState + checkpoint.optimizerState).allSatisfy { ($0.values.floats ?? []).allSatisfy(\.isFinite) },
+                    "a tensor holding NaN or infinite values was accepted")
         do throws(CheckpointError) {
             let again = try Checkpoint.decode(checkpoint.encoded(), name: "re-encoded")
             input.check(again.model == checkpoint.model && again.classNames == checkpoint.classNames
@@ -148,6 +157,26 @@ final class CheckpointFuzzTests: XCTestCase {
         } catch {
             input.fail("decoded, but encoding it again gives a file that does not decode: \(error)")
         }
+    }
+
+    /// Every single-bit flip anywhere in a training checkpoint's header (class names, the
+    /// model, normalisation, epoch and step, the tensor table) is refused: the checksum covers
+    /// the header, not only the data.
+    func testEveryHeaderBitFlipIsRefused() throws {
+        let seed = Self.seeds[1]
+        let length = try XCTUnwrap(Self.headerLength(seed))
+        var accepted: [Int] = []
+        for offset in 8..<(8 + length) {
+            for bit in [0, 5] {
+                var bytes = seed
+                bytes[offset] ^= UInt8(1 << bit)
+                if let checkpoint = try? Checkpoint.decode(bytes, name: "flip.safetensors"),
+                   checkpoint.encoded() != seed { accepted.append(offset) }
+            }
+        }
+        // A flip that decodes to the same checkpoint (JSON spacing, a key's letter case the
+        // reader ignores) is harmless; none may change what the checkpoint says.
+        XCTAssertEqual(accepted, [], "header bytes whose flip changed the checkpoint and was accepted")
     }
 
     func testCheckpointMutationsDecodeOrThrowCheckpointError() {
