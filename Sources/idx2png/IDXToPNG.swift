@@ -51,10 +51,8 @@ struct IDXToPNG: ParsableCommand {
                 throw ConfigError(file: configPath, "data.format is \(settings.data.format.rawValue); idx2png converts format idx")
             }
             // Each class becomes a folder: refuse names that cannot be one before reading the data.
-            for (index, name) in (settings.data.classes ?? []).enumerated() {
-                if let problem = ImageFolder.folderNameProblem(name) {
-                    throw ConfigError(file: configPath, "data.classes[\(index)] is \"\(name)\", which cannot be a folder name: \(problem)")
-                }
+            if let classes = settings.data.classes, let (index, problem) = ImageFolder.folderProblem(classes) {
+                throw ConfigError(file: configPath, "data.classes[\(index)] is \"\(classes[index])\", \(problem)")
             }
             settings.data.validation = 0
             if let trainLimit { settings.data.trainLimit = trainLimit }

@@ -23,8 +23,8 @@ public enum ImageFolder {
         }
         let (channels, height, width) = (imageShape[0], imageShape[1], imageShape[2])
         let folders = try subfolders(of: directory)
-        if let classNames, classNames.sorted() != folders {
-            throw DataError(file: directory, "has class folders \(folders) but the classes are \(classNames.sorted())")
+        if let classNames, classNames.map(folderName).sorted() != folders {
+            throw DataError(file: directory, "has class folders \(folders) but the classes are \(classNames.map(folderName).sorted())")
         }
         guard folders.count >= 2 else {
             throw DataError(file: directory, "needs at least 2 class sub-folders, found \(folders.count)")
@@ -36,7 +36,7 @@ public enum ImageFolder {
         var images: [UInt8] = [], labels: [UInt8] = []
         let minimumSide = (preparation.method == .digit ? 16 : 2) * max(height, width)
         for (label, name) in order.enumerated() {
-            let folder = "\(directory)/\(name)"
+            let folder = "\(directory)/\(folderName(name))"
             for file in try imageFileNames(in: folder) {
                 let path = "\(folder)/\(file)"
                 let image: Image
@@ -76,8 +76,9 @@ public enum ImageFolder {
 
     /// Writes `dataset` as `<directory>/<class>/<index>.png` (index zero-padded, in
     /// dataset order; grey or RGB PNGs), creating the folders. Class names are the folder
-    /// names as they are: a name that cannot be one (see `folderNameProblem`) is refused
-    /// before anything is written, so nothing lands outside `directory`. Returns the number
+    /// names, each "/" written as "-" (`folderName`): a name that cannot be one, or two names
+    /// that would share a folder (see `folderProblem`), are refused before anything is written,
+    /// so nothing lands outside `directory` and no two classes are merged. Returns the number
     /// of files written. `progress` is called with the count written after every 1,000 files.
     /// Files are not synced one by one (an interrupted export is simply run again).
     @discardableResult
@@ -86,12 +87,10 @@ public enum ImageFolder {
             throw DataError(file: directory, "only grey or RGB images can be written as PNG, found \(dataset.sampleShape.shapeDescription)")
         }
         let (channels, height, width) = (dataset.sampleShape[0], dataset.sampleShape[1], dataset.sampleShape[2])
-        let names = dataset.classNames
-        for (label, name) in names.enumerated() {
-            if let problem = folderNameProblem(name) {
-                throw DataError(file: directory, "class \(label) is \(formatFound(name)), which cannot be a folder name: \(problem)")
-            }
+        if let (label, problem) = folderProblem(dataset.classNames) {
+            throw DataError(file: directory, "class \(label) is \(formatFound(dataset.classNames[label])), \(problem)")
         }
+        let names = dataset.classNames.map(folderName)
         for name in names {
             do {
                 try FileManager.default.createDirectory(atPath: "\(directory)/\(name)", withIntermediateDirectories: true)
@@ -117,11 +116,31 @@ public enum ImageFolder {
     /// Why `className` cannot be the name of a class folder (inside the data set's folder,
     /// and read back by `load`), or nil when it can.
     public static func folderNameProblem(_ className: String) -> String? {
+        let className = folderName(className)
         if className.isEmpty { return "it is empty" }
         if className == "." || className == ".." { return "it names the folder itself or its parent" }
-        if className.contains("/") { return "it contains '/'" }
         if className.unicodeScalars.contains(where: isControlCharacter) { return "it contains a control character" }
         if className.hasPrefix(".") { return "a folder starting with '.' is hidden and not read back" }
+        return nil
+    }
+
+    /// The folder a class is stored in: its name with each "/" written as "-", so that
+    /// Fashion-MNIST's "T-shirt/top" is the folder `T-shirt-top`.
+    public static func folderName(_ className: String) -> String {
+        className.replacingOccurrences(of: "/", with: "-")
+    }
+
+    /// Why the classes `classNames` cannot be stored one folder each, as the index of the
+    /// first class at fault and the reason ("which cannot be a folder name: …", or "which
+    /// would share the folder … with class j"), or nil when they can.
+    public static func folderProblem(_ classNames: [String]) -> (index: Int, message: String)? {
+        var owner: [String: Int] = [:]
+        for (index, name) in classNames.enumerated() {
+            if let problem = folderNameProblem(name) { return (index, "which cannot be a folder name: \(problem)") }
+            let folder = folderName(name)
+            if let first = owner[folder] { return (index, "which would share the folder \"\(folder)\" with class \(first)") }
+            owner[folder] = index
+        }
         return nil
     }
 

@@ -238,11 +238,9 @@ public struct DataConfiguration: Codable, Equatable, Sendable {
                 throw DecodingError.dataCorruptedError(forKey: .root, in: container, debugDescription: "is only for format png-folders; idx uses train and test")
             }
         case .pngFolders:
-            for (index, name) in (classes ?? []).enumerated() {
-                if let problem = ImageFolder.folderNameProblem(name) {
-                    throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [Keys.classes, AnyCodingKey(intValue: index)],
-                        debugDescription: "is \(formatFound(name)), which cannot be a folder name: \(problem)"))
-                }
+            if let classes, let (index, problem) = ImageFolder.folderProblem(classes) {
+                throw DecodingError.dataCorrupted(.init(codingPath: container.codingPath + [Keys.classes, AnyCodingKey(intValue: index)],
+                    debugDescription: "is \(formatFound(classes[index])), \(problem)"))
             }
             if root == nil {
                 throw DecodingError.keyNotFound(Keys.root, .init(codingPath: decoder.codingPath, debugDescription: "needed by format png-folders"))

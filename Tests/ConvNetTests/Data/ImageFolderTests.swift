@@ -79,7 +79,7 @@ final class ImageFolderTests: XCTestCase {
 
     /// Class names that cannot be folder names are refused before anything is written, and
     /// nothing is ever written outside the folder (`..` used to write beside it, `""` into it,
-    /// and `a/b` into `a-b`, merged with a class of that name).
+    /// and two classes stored as one folder, `a/b` and `a-b`, were merged).
     func testWritingRefusesClassNamesThatAreNotFolderNames() throws {
         let root = temporaryDirectory(self)
         let images = [UInt8](repeating: 0, count: 2 * 16)
@@ -87,7 +87,7 @@ final class ImageFolderTests: XCTestCase {
             (["a", ".."], "class 1 is \"..\", which cannot be a folder name: it names the folder itself or its parent"),
             ([".", "b"], "class 0 is \".\", which cannot be a folder name: it names the folder itself or its parent"),
             (["", "b"], "class 0 is \"\", which cannot be a folder name: it is empty"),
-            (["a/b", "a-b"], "class 0 is \"a/b\", which cannot be a folder name: it contains '/'"),
+            (["a/b", "a-b"], "class 1 is \"a-b\", which would share the folder \"a-b\" with class 0"),
             (["a", "b\nc"], "class 1 is \"b\\nc\", which cannot be a folder name: it contains a control character"),
             (["a", ".hidden"], "class 1 is \".hidden\", which cannot be a folder name: a folder starting with '.' is hidden and not read back"),
         ] {

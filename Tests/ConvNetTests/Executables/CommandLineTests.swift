@@ -57,7 +57,7 @@ final class CommandLineTests: XCTestCase {
     func testIDXToPNGRefusesClassNamesThatAreNotFolderNames() throws {
         let directory = temporaryDirectory(self)
         for (name, problem) in [("..", "it names the folder itself or its parent"), (".", "it names the folder itself or its parent"),
-                                ("", "it is empty"), ("a/b", "it contains '/'"), ("a\nb", "it contains a control character")] {
+                                ("", "it is empty"), ("a\nb", "it contains a control character")] {
             var json = mnistConfigJSON(trainLimit: 10, testLimit: 10, epochs: 1)
             let escaped = String(data: try JSONSerialization.data(withJSONObject: [name]), encoding: .utf8)!.dropFirst().dropLast()
             json = json.replacingOccurrences(of: #""3", "4""#, with: "\(escaped), \"4\"")
@@ -65,7 +65,8 @@ final class CommandLineTests: XCTestCase {
             writeBytes(Array(json.utf8), to: config)
             let run = try runProduct("idx2png", [config, "--output", directory + "/out"], in: directory)
             XCTAssertEqual(run.status, 1)
-            XCTAssertEqual(run.standardError, "error: \(config): data.classes[3] is \"\(oneLine(name))\", which cannot be a folder name: \(problem)\n")
+            let reason = problem.hasPrefix("which") ? problem : "which cannot be a folder name: \(problem)"
+            XCTAssertEqual(run.standardError, "error: \(config): data.classes[3] is \"\(oneLine(name))\", \(reason)\n")
             XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["classes.json"], "nothing written")
         }
     }

@@ -150,7 +150,8 @@ final class ConfigurationTests: XCTestCase {
             }
         }
         XCTAssertEqual(folders(["cat", "dog"]), "valid")
-        XCTAssertEqual(folders(["cat", "a/b"]), "test.json: data.classes[1] is \"a/b\", which cannot be a folder name: it contains '/'")
+        XCTAssertEqual(folders(["T-shirt/top", "Trouser"]), "valid")  // stored as the folder T-shirt-top
+        XCTAssertEqual(folders(["a-b", "a/b"]), "test.json: data.classes[1] is \"a/b\", which would share the folder \"a-b\" with class 0")
         XCTAssertEqual(folders(["..", "dog"]), "test.json: data.classes[0] is \"..\", which cannot be a folder name: it names the folder itself or its parent")
         XCTAssertEqual(folders(["", "dog"]), "test.json: data.classes[0] is \"\", which cannot be a folder name: it is empty")
         XCTAssertEqual(folders(["cat", "d\u{1B}[2Jog"]), "test.json: data.classes[1] is \"d\\u{1b}[2Jog\", which cannot be a folder name: it contains a control character")
