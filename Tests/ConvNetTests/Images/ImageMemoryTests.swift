@@ -1,0 +1,48 @@
+import XCTest
+@testable import ConvNet
+
+/// What decoding and preparing an image costs in memory: in proportion to the decoded 8-bit
+/// image, whatever the file's bit depth or its header claims, and an error, not an abort, when
+/// the system refuses it.
+final class ImageMemoryTests: XCTestCase {
+    /// A 16-bit PNG is decoded a row at a time: the peak grows by the 8-bit output (16 MiB for
+    /// 16384×1024 grey) and a row, not also by the 16-bit linear image (64 MiB more), as when
+    /// libpng's simplified API held the whole of it.
+    func testSixteenBitPNGCostsItsOutputAndARow() throws {
+        let (width, height) = (16384, 1024)
+        // Column c holds 4·c: a ramp over the 16-bit range.
+        let row = (0..<width).flatMap { column -> [UInt8] in [UInt8((4 * column) >> 8), UInt8((4 * column) & 0xFF)] }
+        let png = RawPNG.repeatedRow(row, width: width, height: height, colorType: .gray, bitDepth: 16)
+        var image: GrayImage?
+        let growth = try peakResidentGrowth { image = try PNG.decode(png, name: "ramp.png") }
+        let decoded = try XCTUnwrap(image)
+        XCTAssertEqual([decoded.width, decoded.height], [width, height])
+        for column in [0, 1000, 8191, 16383] {
+            XCTAssertEqual(Double(decoded[height - 1, column]), Double(4 * column) / 257, accuracy: 1.25, "column \(column)")
+        }
+        XCTAssertLessThan(growth, width * height + (24 << 20), "peak grew by \(growth >> 20) MiB for a \((width * height) >> 20) MiB image")
+    }
+
+    /// When the system refuses the decoded image's memory (here an address-space limit, as
+    /// `ulimit -v` sets), decoding throws an `ImageError` instead of stopping the process.
+    func testRefusedImageMemoryIsAnError() throws {
+        // A 16384×16384 header, a text chunk making the file long enough to hold that image,
+        // and image data that is never reached: the buffer is checked first.
+        let header = RawPNG.claiming(width: 16384, height: 16384)
+        let filler = RawPNG.chunk("tEXt", Array("Comment".utf8) + [0] + [UInt8](repeating: 0x78, count: 40_000))
+        let png = Array(header[..<33]) + filler + Array(header[33...])
+        let error = try withAddressSpaceHeadroom(64 << 20) { () -> ImageError? in
+            do throws(ImageError) {
+                _ = try PNG.decode(png, name: "big.png")
+                return nil
+            } catch {
+                return error
+            }
+        }
+        XCTAssertEqual(error?.message, "decoding this 16384×16384 image needs 256.0 MB, which could not be allocated")
+        // Without the limit the same file gets as far as its (missing) image data.
+        XCTAssertThrowsError(try PNG.decode(png, name: "big.png")) { error in
+            XCTAssertTrue((error as? ImageError)?.message.hasPrefix("truncated or corrupt PNG: ") == true, "\(error)")
+        }
+    }
+}
