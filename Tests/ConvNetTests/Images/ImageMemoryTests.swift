@@ -45,4 +45,29 @@ final class ImageMemoryTests: XCTestCase {
             XCTAssertTrue((error as? ImageError)?.message.hasPrefix("truncated or corrupt PNG: ") == true, "\(error)")
         }
     }
+
+    /// libjpeg-turbo holds a progressive JPEG's coefficients for the whole image at full size,
+    /// however far the decoder scales it down, so the pixel limit applies to its full size
+    /// before decompressing; a baseline file is decoded a row group at a time and may be scaled.
+    func testProgressiveJPEGIsLimitedAtFullSize() throws {
+        let progressive = JPEGFixtures.progressive(width: 64, height: 64)
+        XCTAssertTrue(JPEG.isProgressive(progressive))
+        XCTAssertEqual(try JPEG.decode(progressive, name: "p.jpg", channels: 1).pixels, [UInt8](repeating: 128, count: 64 * 64))
+        // Scaled by 1/8 it would be 1500×1500 pixels, but decoding needs 12000×12000 coefficients.
+        assertThrows("huge.jpg: progressive JPEG of 12000×12000 pixels: decoding one needs the whole image at full size in memory, "
+                     + "and the limit is 67 megapixels") {
+            try JPEG.decode(JPEGFixtures.claiming(progressive, width: 12000, height: 12000), name: "huge.jpg", channels: 1, minimumSide: 56)
+        }
+        let baseline = try JPEG.encode(Image(channels: 1, height: 64, width: 64, fill: 128))
+        XCTAssertFalse(JPEG.isProgressive(baseline))
+        do {
+            _ = try JPEG.decode(JPEGFixtures.claiming(baseline, width: 12000, height: 12000), name: "huge.jpg", channels: 1, minimumSide: 56)
+        } catch {
+            XCTAssertTrue(error.message.hasPrefix("truncated or corrupt JPEG"), "a baseline file may be scaled: \(error)")
+        }
+        // Unscaled, both are over the limit from the header.
+        assertThrows("huge.jpg: image is 12000×12000 pixels, more than the 67-megapixel limit") {
+            try JPEG.decode(JPEGFixtures.claiming(baseline, width: 12000, height: 12000), name: "huge.jpg", channels: 1)
+        }
+    }
 }
