@@ -55,8 +55,9 @@ public enum PNG {
 
     /// Decodes a PNG held in memory to `channels` channels: 1 as `decode(_:name:)` does, 3 as
     /// 8-bit sRGB red, green and blue (grey files give R = G = B; alpha is composited onto white
-    /// like grey; 16-bit files are read as sRGB-encoded and reduced to 8 bits).
-    public static func decode(_ bytes: [UInt8], name: String, channels: Int) throws(ImageError) -> Image {
+    /// like grey; 16-bit files are read as sRGB-encoded and reduced to 8 bits). With
+    /// `maximumPixels`, a larger image is refused from its header, as too wide or tall ones are.
+    public static func decode(_ bytes: [UInt8], name: String, channels: Int, maximumPixels: Int? = nil) throws(ImageError) -> Image {
         precondition(channels == 1 || channels == 3)
         func failure(_ message: String) -> ImageError { ImageError(file: name, message: message) }
         guard !bytes.isEmpty else { throw failure("empty file") }
@@ -72,6 +73,9 @@ public enum PNG {
         let width = Int(image.width), height = Int(image.height)
         guard width > 0, height > 0, width <= maximumDimension, height <= maximumDimension else {
             throw failure("image is \(width)×\(height) pixels; the limit is \(maximumDimension) on a side")
+        }
+        if let maximumPixels, width * height > maximumPixels {
+            throw failure("image is \(width)×\(height) pixels, more than the \(maximumPixels / 1_000_000)-megapixel limit")
         }
         // Deflate cannot compress by more than 1032:1, and the image data holds at least
         // one bit per pixel plus a filter byte per row: a small file claiming a huge image

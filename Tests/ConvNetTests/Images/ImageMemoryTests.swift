@@ -70,4 +70,32 @@ final class ImageMemoryTests: XCTestCase {
             try JPEG.decode(JPEGFixtures.claiming(baseline, width: 12000, height: 12000), name: "huge.jpg", channels: 1)
         }
     }
+
+    /// Preparing a large photo for a small model reads its bytes in place: no Float copy of
+    /// the image (64 MiB for 4096² grey) is made on the way to 28×28.
+    func testResizingALargeImageDoesNotCopyIt() throws {
+        let (side, plane) = (4096, 4096 * 4096)
+        let photo = Image(channels: 1, height: side, width: side, pixels: (0..<plane).map { UInt8(truncatingIfNeeded: $0 / side) })
+        var resized: Image?
+        let growth = try peakResidentGrowth { resized = InputPreparation.resize(photo, toHeight: 28, width: 28) }
+        XCTAssertEqual(resized?.shape, [1, 28, 28])
+        XCTAssertLessThan(growth, 8 << 20, "peak grew by \(growth >> 20) MiB")
+    }
+
+    /// One image in a folder data set larger than `ImageFile.maximumPixels` is refused from its
+    /// header, naming the file, PNG or JPEG alike.
+    func testHugeImageInAFolderIsRefusedFromItsHeader() throws {
+        let root = temporaryDirectory(self)
+        for name in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
+            try PNG.write(GrayImage(width: 28, height: 28, fill: 0), to: "\(root)/\(name)/small.png")
+        }
+        writeBytes(RawPNG.claiming(width: 8193, height: 8193), to: "\(root)/b/huge.png")
+        assertThrows("\(root)/b/huge.png: image is 8193×8193 pixels, more than the 67-megapixel limit") {
+            try ImageFolder.load(root, classNames: nil, imageShape: [1, 28, 28])
+        }
+        try FileManager.default.removeItem(atPath: "\(root)/b/huge.png")
+        let dataset = try ImageFolder.load(root, classNames: nil, imageShape: [1, 28, 28])
+        XCTAssertEqual(dataset.images.count, 2 * 28 * 28)
+    }
 }
