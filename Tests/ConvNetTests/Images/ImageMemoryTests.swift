@@ -20,7 +20,9 @@ final class ImageMemoryTests: XCTestCase {
         for column in [0, 1000, 8191, 16383] {
             XCTAssertEqual(Double(decoded[height - 1, column]), Double(4 * column) / 257, accuracy: 1.25, "column \(column)")
         }
-        XCTAssertLessThan(growth, width * height + (24 << 20), "peak grew by \(growth >> 20) MiB for a \((width * height) >> 20) MiB image")
+        if let growth {
+            XCTAssertLessThan(growth, width * height + (24 << 20), "peak grew by \(growth >> 20) MiB for a \((width * height) >> 20) MiB image")
+        }
     }
 
     /// When the system refuses the decoded image's memory (here an address-space limit, as
@@ -79,7 +81,7 @@ final class ImageMemoryTests: XCTestCase {
         var resized: Image?
         let growth = try peakResidentGrowth { resized = InputPreparation.resize(photo, toHeight: 28, width: 28) }
         XCTAssertEqual(resized?.shape, [1, 28, 28])
-        XCTAssertLessThan(growth, 8 << 20, "peak grew by \(growth >> 20) MiB")
+        if let growth { XCTAssertLessThan(growth, 8 << 20, "peak grew by \(growth >> 20) MiB") }
     }
 
     /// One image in a folder data set larger than `ImageFile.maximumPixels` is refused from its
