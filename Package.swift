@@ -36,9 +36,10 @@ let package = Package(
             name: "CMPI", pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "MallocCounter"),
+        .target(name: "CPNGRows", dependencies: ["CPNG"]),
         .target(
             name: "ConvNet",
-            dependencies: ["CBLAS", "CPNG", "CZlib", "CTurboJPEG"],
+            dependencies: ["CBLAS", "CPNG", "CPNGRows", "CZlib", "CTurboJPEG"],
             swiftSettings: optimized),
         .target(
             name: "CommandLineSupport",

@@ -160,6 +160,20 @@ final class IDXFuzzTests: XCTestCase {
         bytes += gzip(random.chance(0.5) ? random.bytes(random.below(100)) : bytes)
     }
 
+    /// The image count of a valid 3-dimensional IDX images header (magic, type, sizes all
+    /// acceptable), else nil.
+    static func announcedImageCount(_ header: [UInt8]) -> Int? {
+        guard header.count >= 16, header[0..<4].elementsEqual([0, 0, 8, 3]) else { return nil }
+        let dimensions = (0..<3).map { Int(bigEndian32(header, at: 4 + 4 * $0)) }
+        var size = 1
+        for dimension in dimensions {
+            let (product, overflow) = size.multipliedReportingOverflow(by: dimension)
+            guard dimension > 0, !overflow, product <= IDXArray.sizeLimit else { return nil }
+            size = product
+        }
+        return dimensions[0]
+    }
+
     func testGzipIDXMutationsLoadOrThrowDataError() {
         let directory = temporaryDirectory(self)
         let seeds = Self.seeds
@@ -202,6 +216,13 @@ final class IDXFuzzTests: XCTestCase {
                 input.check(dataset.labels.allSatisfy { Int($0) < Self.classNames.count }, "a label is not below the class count")
             } catch {
                 _ = input.rejected(error, files: [imagesPath, labelsPath])
+                // A readable images header announcing another count than the labels is
+                // refused from the header, before the images' data is read (or found broken).
+                if seed.dimensionCount == 3, isGzip(input.bytes), let count = Self.announcedImageCount(gunzipPrefix(input.bytes, count: 16)),
+                   count != Int(bigEndian32(seeds[seed.partner].bytes, at: 4)) {
+                    input.check(error.file == labelsPath && error.message.contains("labels but"),
+                                "the header announces \(count) images, not the labels' count, but the error is: \(error)")
+                }
                 if let array {
                     // The mutated file alone loaded: the pair may only disagree on the count or a label.
                     let countsDiffer = array.dimensions[0] != Int(bigEndian32(seeds[seed.partner].bytes, at: 4))

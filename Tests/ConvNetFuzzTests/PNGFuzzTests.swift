@@ -112,7 +112,9 @@ final class PNGFuzzTests: XCTestCase {
         fixCRC(&bytes, of: chunk)
     }
 
-    /// Every seed unchanged, then with sizes at and beyond the limits, correct CRCs.
+    /// Every seed unchanged, then with sizes at and beyond the limits, correct CRCs; then with
+    /// a text, ICC or unknown chunk after IHDR claiming 2³¹ − 1 bytes (libpng would allocate
+    /// that before reading), alone or followed by the rest of the file.
     static let fixedInputs: [(name: String, seedIndex: Int, bytes: [UInt8])] = {
         let sizes: [(UInt32, UInt32)] = [(16_384, 16_384), (16_385, 1), (1, 16_385), (0, 1), (1, 0), (1_000_001, 1),
                                          (0x7FFF_FFFF, 0x7FFF_FFFF), (0x8000_0000, 1), (0xFFFF_FFFF, 0xFFFF_FFFF)]
@@ -121,6 +123,14 @@ final class PNGFuzzTests: XCTestCase {
             inputs.append(("valid input \(index)", index, seed))
             for (width, height) in sizes {
                 inputs.append(("input \(index) claiming \(width)×\(height)", index, withSize(seed, width: width, height: height)))
+            }
+            guard let header = headerChunk(seed) else { continue }
+            let afterHeader = header.checkedRange.upperBound + 4
+            for type in ["tEXt", "zTXt", "iTXt", "iCCP", "abCd"] {
+                let lie = RawPNG.bigEndian(0x7FFF_FFFF) + Array(type.utf8)
+                inputs.append(("input \(index) cut after a \(type) chunk claiming 2³¹ − 1 bytes", index, Array(seed[..<afterHeader]) + lie))
+                inputs.append(("input \(index) with a \(type) chunk claiming 2³¹ − 1 bytes", index,
+                               Array(seed[..<afterHeader]) + lie + Array(seed[afterHeader...])))
             }
         }
         return inputs
@@ -159,6 +169,14 @@ final class PNGFuzzTests: XCTestCase {
                 }
                 return .loaded
             } catch {
+                // A chunk length running past the end of the file is refused before libpng
+                // reads (and allocates for) the chunk.
+                if input.bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]),
+                   let lie = overlongChunkBeforeImageData(input.bytes) {
+                    input.check(error.message.hasPrefix("truncated or corrupt PNG: the ")
+                                && error.message.contains("at byte \(lie.offset) claims \(lie.length) bytes"),
+                                "a chunk at byte \(lie.offset) claims \(lie.length) bytes, past the end, but the error is: \(error)")
+                }
                 return input.rejected(error, files: [name])
             }
         }

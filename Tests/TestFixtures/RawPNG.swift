@@ -51,6 +51,40 @@ public struct RawPNG {
         return png
     }
 
+    /// A large PNG without holding its image: every one of `height` rows is `row` (the samples
+    /// of one row, already packed, big-endian for 16 bits), compressed a row at a time at zlib
+    /// level 1. For memory tests, whose images are hundreds of megabytes decoded.
+    public static func repeatedRow(_ row: [UInt8], width: Int, height: Int, colorType: ColorType, bitDepth: Int) -> [UInt8] {
+        precondition(row.count == (width * colorType.channels * bitDepth + 7) / 8, "row length")
+        var stream = z_stream()
+        // deflateInit is a macro; this is what it expands to.
+        precondition(deflateInit_(&stream, 1, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK, "deflateInit")
+        defer { deflateEnd(&stream) }
+        let scanline = [0] + row  // filter type 0
+        var compressed: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        scanline.withUnsafeBufferPointer { source in
+            buffer.withUnsafeMutableBufferPointer { output in
+                func deflateSome(_ flush: Int32) -> Int32 {
+                    stream.next_out = output.baseAddress
+                    stream.avail_out = uInt(output.count)
+                    let status = deflate(&stream, flush)
+                    compressed += output[0..<(output.count - Int(stream.avail_out))]
+                    return status
+                }
+                for _ in 0..<height {
+                    stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress)
+                    stream.avail_in = uInt(source.count)
+                    while stream.avail_in > 0 { _ = deflateSome(Z_NO_FLUSH) }
+                }
+                while deflateSome(Z_FINISH) != Z_STREAM_END {}
+            }
+        }
+        var header = bigEndian(UInt32(width)) + bigEndian(UInt32(height))
+        header += [UInt8(bitDepth), colorType.rawValue, 0, 0, 0]
+        return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", header) + chunk("IDAT", compressed) + chunk("IEND", [])
+    }
+
     /// The complete file.
     public func encoded() -> [UInt8] {
         precondition(samples.count == width * height * colorType.channels, "sample count")

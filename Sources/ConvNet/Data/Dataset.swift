@@ -35,44 +35,101 @@ public struct Dataset: Sendable {
                 labels: Array(labels[range]), sampleShape: sampleShape, classNames: classNames)
     }
 
+    /// The first `count` images alone, without copying them when this is the only copy and
+    /// they are at least half of it (the storage beyond is kept, unused, rather than copied).
+    public mutating func keepFirst(_ count: Int) {
+        precondition(count >= 0 && count <= self.count)
+        if count * 2 < self.count {
+            self = slice(0..<count)
+        } else {
+            images.removeLast((self.count - count) * sampleSize)
+            labels.removeLast(self.count - count)
+        }
+    }
+
     /// Loads an MNIST-style pair of IDX files (raw or .gz): images `[N, H, W]` (grey) or with a
     /// channel dimension of 1 or 3, `[N, H, W, C]` (as numpy image stacks are) or `[N, C, H, W]`;
     /// and labels `[N]`.
     ///
-    /// Checks that the counts agree and that every label is below `classNames.count`.
+    /// Checks that the counts agree and that every label is below `classNames.count`, from the
+    /// labels file and the images file's header, before the images are read (see `IDXSource`).
     public static func loadIDX(images imagesPath: String, labels labelsPath: String,
                                classNames: [String]) throws(DataError) -> Dataset {
-        let images = try IDXArray.read(contentsOf: imagesPath, dimensionCounts: [3, 4])
-        let labels = try IDXArray.read(contentsOf: labelsPath, dimensionCount: 1)
-        guard images.dimensions[0] == labels.dimensions[0] else {
-            throw DataError(file: labelsPath, "has \(labels.dimensions[0]) labels but \(imagesPath) has \(images.dimensions[0]) images")
+        try IDXSource(images: imagesPath, labels: labelsPath, classNames: classNames).load()
+    }
+
+    /// An IDX pair whose labels are read and checked and whose images file's header agrees
+    /// with them, the images themselves not yet read: so a run can check counts and shapes
+    /// against each other and against its model before reading and decompressing the large file.
+    ///
+    /// Memory: the labels file, then in `load` the images' data section (see `IDXFile`); an
+    /// `[N, H, W, C]` file is reordered to `[N, C, H, W]` in place, one image at a time.
+    public struct IDXSource {
+        /// The labels, one per image, each below the number of classes.
+        public let labels: [UInt8]
+        /// Per-image shape `[C, H, W]` the images will have.
+        public let sampleShape: [Int]
+        /// Names of the classes, by index.
+        public let classNames: [String]
+        private let images: IDXFile
+        /// Whether the file stores `[N, H, W, C]`, to be reordered.
+        private let channelsLast: Bool
+
+        /// Number of images N.
+        public var count: Int { labels.count }
+        /// The images file.
+        public var imagesPath: String { images.path }
+
+        /// Reads the labels and the images file's header and checks them against each other
+        /// and the classes.
+        public init(images imagesPath: String, labels labelsPath: String, classNames: [String]) throws(DataError) {
+            let labels = try IDXArray.read(contentsOf: labelsPath, dimensionCount: 1)
+            if let index = labels.bytes.firstIndex(where: { Int($0) >= classNames.count }) {
+                throw DataError(file: labelsPath, "label \(labels.bytes[index]) of image \(index) is not below the number of classes, \(classNames.count)")
+            }
+            let images = try IDXFile.open(imagesPath, dimensionCounts: [3, 4])
+            let dimensions = images.dimensions
+            guard dimensions[0] == labels.dimensions[0] else {
+                throw DataError(file: labelsPath, "has \(labels.dimensions[0]) labels but \(imagesPath) has \(dimensions[0]) images")
+            }
+            if dimensions.count == 3 {
+                (sampleShape, channelsLast) = ([1, dimensions[1], dimensions[2]], false)
+            } else if dimensions[3] == 1 || dimensions[3] == 3 {
+                (sampleShape, channelsLast) = ([dimensions[3], dimensions[1], dimensions[2]], dimensions[3] == 3)
+            } else if dimensions[1] == 1 || dimensions[1] == 3 {
+                (sampleShape, channelsLast) = (Array(dimensions[1...]), false)
+            } else {
+                throw DataError(file: imagesPath, "has dimensions \(dimensions.shapeDescription): a 4-dimensional IDX image file must be N×H×W×C or N×C×H×W with C = 1 or 3")
+            }
+            self.labels = labels.bytes
+            self.classNames = classNames
+            self.images = images
         }
-        if let index = labels.bytes.firstIndex(where: { Int($0) >= classNames.count }) {
-            throw DataError(file: labelsPath, "label \(labels.bytes[index]) of image \(index) is not below the number of classes, \(classNames.count)")
-        }
-        let dimensions = images.dimensions
-        if dimensions.count == 3 {
-            return Dataset(images: images.bytes, labels: labels.bytes, sampleShape: [1, dimensions[1], dimensions[2]], classNames: classNames)
-        }
-        if dimensions[3] == 1 || dimensions[3] == 3 {
-            // [N, H, W, C] → [N, C, H, W]
-            let (count, height, width, channels) = (dimensions[0], dimensions[1], dimensions[2], dimensions[3])
-            let plane = height * width
-            var planar = [UInt8](repeating: 0, count: images.bytes.count)
-            for image in 0..<count {
-                let base = image * plane * channels
-                for position in 0..<plane {
-                    for channel in 0..<channels {
-                        planar[base + channel * plane + position] = images.bytes[base + position * channels + channel]
+
+        /// Reads the images, checking the file holds exactly what its header announces.
+        public func load() throws(DataError) -> Dataset {
+            var pixels = try images.readData()
+            if channelsLast {
+                // [N, H, W, C] → [N, C, H, W], image by image through one image's worth of scratch.
+                let (channels, plane) = (sampleShape[0], sampleShape[1] * sampleShape[2])
+                let sampleSize = channels * plane
+                var interleaved = [UInt8](repeating: 0, count: sampleSize)
+                pixels.withUnsafeMutableBufferPointer { pixels in
+                    interleaved.withUnsafeMutableBufferPointer { scratch in
+                        for image in 0..<count {
+                            let base = pixels.baseAddress! + image * sampleSize
+                            scratch.baseAddress!.update(from: base, count: sampleSize)
+                            for position in 0..<plane {
+                                for channel in 0..<channels {
+                                    base[channel * plane + position] = scratch[position * channels + channel]
+                                }
+                            }
+                        }
                     }
                 }
             }
-            return Dataset(images: planar, labels: labels.bytes, sampleShape: [channels, height, width], classNames: classNames)
+            return Dataset(images: pixels, labels: labels, sampleShape: sampleShape, classNames: classNames)
         }
-        guard dimensions[1] == 1 || dimensions[1] == 3 else {
-            throw DataError(file: imagesPath, "has dimensions \(dimensions.shapeDescription): a 4-dimensional IDX image file must be N×H×W×C or N×C×H×W with C = 1 or 3")
-        }
-        return Dataset(images: images.bytes, labels: labels.bytes, sampleShape: Array(dimensions[1...]), classNames: classNames)
     }
 }
 

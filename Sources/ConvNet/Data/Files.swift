@@ -54,6 +54,31 @@ func isControlCharacter(_ scalar: Unicode.Scalar) -> Bool {
 /// Reads a whole regular file, refusing directories, FIFOs, devices and sockets, and files
 /// over `limit` bytes before reading anything, and naming the problem in the error.
 public func readFileBytes(_ path: String, limit: Int) throws(DataError) -> [UInt8] {
+    try withRegularFile(path, limit: limit) { (descriptor, size) throws(DataError) in
+        try readBytes(descriptor, path: path, offset: 0, count: size)
+    }
+}
+
+/// Bytes `offset..<offset + count` of the regular file at `path`, with the checks of
+/// `readFileBytes`; nothing else of the file is read. Throws when the file is shorter.
+func readFileBytes(_ path: String, limit: Int, offset: Int, count: Int) throws(DataError) -> [UInt8] {
+    try withRegularFile(path, limit: limit) { (descriptor, size) throws(DataError) in
+        guard offset + count <= size else {
+            throw DataError(file: path, "changed while being read (expected at least \(offset + count) bytes, it has \(size))")
+        }
+        return try readBytes(descriptor, path: path, offset: offset, count: count)
+    }
+}
+
+/// The size of the regular file at `path`, with the checks of `readFileBytes`.
+func regularFileSize(_ path: String, limit: Int) throws(DataError) -> Int {
+    try withRegularFile(path, limit: limit) { (_, size) throws(DataError) in size }
+}
+
+/// Opens `path` for reading and calls `body` with the descriptor and the file's size, after
+/// refusing directories, other non-regular files and files over `limit` bytes.
+private func withRegularFile<Result>(_ path: String, limit: Int,
+                                     _ body: (Int32, Int) throws(DataError) -> Result) throws(DataError) -> Result {
     // O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever, before fstat
     // could tell what it is. (It changes nothing for reading a regular file.)
     let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
@@ -66,23 +91,29 @@ public func readFileBytes(_ path: String, limit: Int) throws(DataError) -> [UInt
     guard size <= limit else {
         throw DataError(file: path, "is \(formatBytes(size)), larger than the \(formatBytes(limit)) limit for this kind of file")
     }
-    var bytes = [UInt8](repeating: 0, count: size)
+    return try body(descriptor, size)
+}
+
+/// `count` bytes from `offset` of an open file, read straight into the array returned.
+private func readBytes(_ descriptor: Int32, path: String, offset: Int, count: Int) throws(DataError) -> [UInt8] {
+    guard canAllocate(count) else { throw DataError(file: path, allocationFailure(count, for: "reading it")) }
     var done = 0
     var failure: Int32 = 0
-    bytes.withUnsafeMutableBytes { buffer in
-        while done < size {
-            let got = read(descriptor, buffer.baseAddress! + done, size - done)
+    let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+        while done < count {
+            let got = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
             if got < 0 {
                 if errno == EINTR { continue }
                 failure = errno
-                return
+                break
             }
-            if got == 0 { return }
+            if got == 0 { break }
             done += got
         }
+        initialized = done
     }
     if failure != 0 { throw DataError(file: path, "read failed: \(String(cString: strerror(failure)))") }
-    guard done == size else { throw DataError(file: path, "changed while being read (expected \(size) bytes, got \(done))") }
+    guard done == count else { throw DataError(file: path, "changed while being read (expected \(count) bytes, got \(done))") }
     return bytes
 }
 

@@ -23,18 +23,12 @@ public struct IDXArray: Equatable, Sendable {
 
     /// `read(contentsOf:dimensionCount:)` accepting any of `dimensionCounts` (images of 3
     /// dimensions, or 4 with channels).
+    ///
+    /// Memory: the data section, read (or decompressed) straight into the array returned, plus
+    /// a gzip file's compressed bytes; see `IDXFile` for how a lying header is kept from costing more.
     public static func read(contentsOf path: String, dimensionCounts: [Int]) throws(DataError) -> IDXArray {
-        let file = try readFileBytes(path, limit: sizeLimit)
-        if file.isEmpty { throw DataError(file: path, "is empty, expected an IDX file") }
-        let contents: [UInt8]
-        if isGzip(file) {
-            contents = try gunzip(file, file: path, limit: sizeLimit) { (prefix) throws(DataError) -> Int? in
-                try expectedLength(prefix, file: path, dimensionCounts: dimensionCounts)
-            }
-        } else {
-            contents = file
-        }
-        return try parse(contents, file: path, dimensionCounts: dimensionCounts)
+        let file = try IDXFile.open(path, dimensionCounts: dimensionCounts)
+        return IDXArray(dimensions: file.dimensions, bytes: try file.readData())
     }
 
     /// Parses IDX bytes already in memory (see `read`).
@@ -98,6 +92,108 @@ public struct IDXArray: Equatable, Sendable {
             length = product
         }
         return headerLength + length
+    }
+}
+
+/// An IDX file whose header has been read and checked, and whose data has not.
+///
+/// `open` reads only the header: from a raw file its first bytes, whose sizes are then checked
+/// against the file's length; from a gzip file only as much as decompresses to the header. So
+/// counts and shapes can be checked against other files (a labels file, a model's input)
+/// before the large part is read. `readData` then reads the data section straight into the
+/// array it returns: a raw file's bytes, whose length is already known to match; a gzip
+/// file's, decompressed 64 KB at a time into the array, which is given the announced length
+/// at once when the gzip trailer records that length too, and otherwise grows as data
+/// arrives, at most doubling, so a header that lies costs about what really arrives.
+struct IDXFile {
+    /// The path as given.
+    let path: String
+    /// Sizes, outermost first, as the header gives them.
+    let dimensions: [Int]
+    /// Bytes of data the header announces: the product of `dimensions`.
+    let dataLength: Int
+    /// The compressed file, for a gzip file; nil for a raw one.
+    private let compressed: [UInt8]?
+
+    /// Bytes before the data: 4 + 4 · dimension count.
+    var headerLength: Int { 4 + 4 * dimensions.count }
+
+    /// Opens `path`, reading and checking its header (see `IDXArray.read`).
+    static func open(_ path: String, dimensionCounts: [Int]) throws(DataError) -> IDXFile {
+        let size = try regularFileSize(path, limit: IDXArray.sizeLimit)
+        if size == 0 { throw DataError(file: path, "is empty, expected an IDX file") }
+        // The longest header: 255 dimensions.
+        let longestHeader = 4 + 4 * 255
+        let start = try readFileBytes(path, limit: IDXArray.sizeLimit, offset: 0, count: min(size, longestHeader))
+        if isGzip(start) {
+            let compressed = try readFileBytes(path, limit: IDXArray.sizeLimit)
+            var prefix: [UInt8] = []
+            var length: Int?
+            _ = try inflateGzip(compressed, file: path) { (piece) throws(DataError) -> Bool in
+                prefix.append(contentsOf: piece.prefix(longestHeader - prefix.count))
+                length = try IDXArray.expectedLength(prefix, file: path, dimensionCounts: dimensionCounts)
+                return length == nil && prefix.count < longestHeader
+            }
+            guard let length else { throw DataError(file: path, "truncated: \(prefix.count) bytes is too short for an IDX header") }
+            return IDXFile(path: path, header: prefix, length: length, compressed: compressed)
+        }
+        guard let length = try IDXArray.expectedLength(start, file: path, dimensionCounts: dimensionCounts) else {
+            throw DataError(file: path, "truncated: \(size) bytes is too short for an IDX header")
+        }
+        let file = IDXFile(path: path, header: start, length: length, compressed: nil)
+        guard size == length else {
+            let described = "\(file.dimensions.shapeDescription) bytes of data (\(length) bytes with the header)"
+            if size < length {
+                throw DataError(file: path, "truncated: the header announces \(described) but the file has \(size) bytes")
+            }
+            throw DataError(file: path, "has \(size - length) bytes after the \(described) its header announces")
+        }
+        return file
+    }
+
+    /// A file whose checked `header` announces `length` bytes in all.
+    private init(path: String, header: [UInt8], length: Int, compressed: [UInt8]?) {
+        self.path = path
+        let count = Int(header[3])
+        dimensions = (0..<count).map { readBigEndian(header, at: 4 + 4 * $0) }
+        dataLength = length - 4 - 4 * count
+        self.compressed = compressed
+    }
+
+    /// The data section, `dataLength` bytes, after checking the file holds exactly that.
+    func readData() throws(DataError) -> [UInt8] {
+        let length = headerLength + dataLength
+        guard let compressed else {
+            return try readFileBytes(path, limit: IDXArray.sizeLimit, offset: headerLength, count: dataLength)
+        }
+        let trailerAgrees = gzipRecordedLength(compressed) == UInt32(truncatingIfNeeded: length)
+        var data: [UInt8] = []
+        func reserve(_ capacity: Int) throws(DataError) {
+            guard canAllocate(capacity) else {
+                throw DataError(file: path, allocationFailure(capacity, for: "the \(dimensions.shapeDescription) data"))
+            }
+            data.reserveCapacity(capacity)
+        }
+        try reserve(trailerAgrees ? dataLength : min(dataLength, max(1 << 20, 4 * compressed.count)))
+        var header = headerLength  // bytes of header still to skip
+        let total = try inflateGzip(compressed, file: path) { (piece) throws(DataError) -> Bool in
+            let skipped = min(header, piece.count)
+            header -= skipped
+            let values = UnsafeBufferPointer(rebasing: piece[skipped...])
+            guard data.count + values.count <= dataLength else {
+                throw DataError(file: path, "decompresses to more than the \(length) bytes its header announces")
+            }
+            if data.count + values.count > data.capacity {
+                try reserve(min(dataLength, max(2 * data.capacity, data.count + values.count)))
+            }
+            data.append(contentsOf: values)
+            return true
+        }
+        guard data.count == dataLength else {
+            throw DataError(file: path, "truncated: the header announces \(dimensions.shapeDescription) bytes of data "
+                                        + "(\(length) bytes with the header) but the file has \(total) bytes")
+        }
+        return data
     }
 }
 

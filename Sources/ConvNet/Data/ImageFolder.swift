@@ -11,6 +11,11 @@ public enum ImageFolder {
     /// Loads `<directory>/<class>/*.{png,jpg,jpeg}` into a dataset of `imageShape` `[C, H, W]`
     /// images (C = 1 or 3), each prepared by `preparation`.
     ///
+    /// Memory: C·H·W bytes per image at the model's input size, allocated once for all the
+    /// files found, plus one file being decoded and prepared at a time: the file, its decoded
+    /// pixels (at most `ImageFile.maximumPixels`, refused from the header beyond) and buffers
+    /// of the preparation in proportion to them.
+    ///
     /// - Parameter classNames: when given (from the config, or the training folder when
     ///   loading the test folder), the sub-folders must be exactly these names, and labels
     ///   follow this order rather than the sorted one.
@@ -33,23 +38,31 @@ public enum ImageFolder {
             throw DataError(file: directory, "has \(folders.count) class sub-folders, more than the \(Dataset.maximumClasses) classes a data set can have")
         }
         let order = classNames ?? folders
-        var images: [UInt8] = [], labels: [UInt8] = []
-        let minimumSide = (preparation.method == .digit ? 16 : 2) * max(height, width)
+        var files: [(label: Int, path: String)] = []
         for (label, name) in order.enumerated() {
             let folder = "\(directory)/\(folderName(name))"
-            for file in try imageFileNames(in: folder) {
-                let path = "\(folder)/\(file)"
-                let image: Image
-                do { image = try ImageFile.read(contentsOf: path, channels: channels, minimumSide: minimumSide) } catch {
-                    throw DataError(file: error.file, error.message)
-                }
-                switch preparation.prepare(image, channels: channels, height: height, width: width) {
-                case .prepared(let input): images.append(contentsOf: input.pixels)
-                // A training image without a digit is still an example: the model sees it as the page looks, blank.
-                case .noDigit: images.append(contentsOf: [UInt8](repeating: 0, count: channels * height * width))
-                }
-                labels.append(UInt8(label))
+            files += try imageFileNames(in: folder).map { (label, "\(folder)/\($0)") }
+        }
+        // Every image is stored at the model's size as bytes; only one decoded file is held at a time.
+        let sampleSize = channels * height * width
+        guard canAllocate(files.count * sampleSize) else {
+            throw DataError(file: directory, allocationFailure(files.count * sampleSize, for: "its \(files.count) images at \(imageShape.shapeDescription)"))
+        }
+        var images: [UInt8] = [], labels: [UInt8] = []
+        images.reserveCapacity(files.count * sampleSize)
+        labels.reserveCapacity(files.count)
+        let minimumSide = (preparation.method == .digit ? 16 : 2) * max(height, width)
+        for (label, path) in files {
+            let image: Image
+            do { image = try ImageFile.read(contentsOf: path, channels: channels, minimumSide: minimumSide) } catch {
+                throw DataError(file: error.file, error.message)
             }
+            switch preparation.prepare(image, channels: channels, height: height, width: width) {
+            case .prepared(let input): images.append(contentsOf: input.pixels)
+            // A training image without a digit is still an example: the model sees it as the page looks, blank.
+            case .noDigit: images.append(contentsOf: repeatElement(0, count: sampleSize))
+            }
+            labels.append(UInt8(label))
         }
         guard !labels.isEmpty else { throw DataError(file: directory, "holds no .png or .jpg images in its class folders") }
         return Dataset(images: images, labels: labels, sampleShape: imageShape, classNames: order)

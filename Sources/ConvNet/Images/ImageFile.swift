@@ -4,6 +4,7 @@ public enum ImageFile {
     /// The largest file read, in bytes (256 MiB); larger is refused before reading.
     public static let maximumFileSize = 256 << 20
     /// The most pixels a decoded image may have (64 Mi, e.g. 8192×8192): 192 MiB as RGB.
+    /// Checked from the header, PNG or JPEG (after a JPEG's scaling), before decoding.
     public static let maximumPixels = 1 << 26
     /// File name extensions of the images in a folder data set (case-insensitive).
     public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
@@ -26,7 +27,7 @@ public enum ImageFile {
         guard FileSignature.isPNG(bytes) else {
             throw ImageError(file: name, message: FileSignature.rejection(of: bytes, acceptingJPEG: true))
         }
-        return try PNG.decode(bytes, name: name, channels: channels)
+        return try PNG.decode(bytes, name: name, channels: channels, maximumPixels: maximumPixels)
     }
 
     /// Whether `fileName` has an image extension (`.png`, `.jpg`, `.jpeg`, any case).

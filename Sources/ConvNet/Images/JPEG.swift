@@ -20,9 +20,16 @@ public enum JPEG {
     /// - Parameters:
     ///   - minimumSide: when given, the decoder scales the image down by the largest of its
     ///     factors (1/2, 1/4, 1/8) that keeps both sides at least this long.
+    /// Memory: the decoded pixels twice (libjpeg-turbo's interleaved rows, then planes), and
+    /// for a progressive file the whole image's DCT coefficients at full size (2 bytes per
+    /// sample of each component, e.g. 3 bytes per pixel for 4:2:0 colour). Both are bounded
+    /// from the header before decompressing: the output by `ImageFile.maximumPixels` after
+    /// scaling, a progressive file's full size by the same limit.
+    ///
     /// - Throws: `ImageError` when the file is truncated or corrupt (with libjpeg's message),
-    ///   is CMYK, or has a side larger than `PNG.maximumDimension` or decodes to more than
-    ///   `ImageFile.maximumPixels` pixels.
+    ///   is CMYK, has a side larger than `PNG.maximumDimension`, decodes to more than
+    ///   `ImageFile.maximumPixels` pixels (a progressive file: is larger than that before
+    ///   scaling), or when the system refuses the memory for the decoded image.
     public static func decode(_ bytes: [UInt8], name: String, channels: Int, minimumSide: Int? = nil) throws(ImageError) -> Image {
         precondition(channels == 1 || channels == 3)
         func failure(_ message: String) -> ImageError { ImageError(file: name, message: message) }
@@ -46,9 +53,19 @@ public enum JPEG {
         guard outputWidth * outputHeight <= ImageFile.maximumPixels else {
             throw failure("image is \(width)×\(height) pixels, more than the \(ImageFile.maximumPixels / 1_000_000)-megapixel limit")
         }
+        // libjpeg-turbo keeps a progressive file's coefficients for the whole image at full size, whatever the scaling.
+        if isProgressive(bytes) && Int(width) * Int(height) > ImageFile.maximumPixels {
+            throw failure("progressive JPEG of \(width)×\(height) pixels: decoding one needs the whole image at full size in memory, "
+                          + "and the limit is \(ImageFile.maximumPixels / 1_000_000) megapixels")
+        }
         let isGray = colorspace == Int32(TJCS_GRAY.rawValue)
         let decodedChannels = isGray ? 1 : 3
-        var pixels = [UInt8](repeating: 0, count: decodedChannels * outputWidth * outputHeight)
+        let count = decodedChannels * outputWidth * outputHeight
+        // The interleaved pixels, then the planes made from them.
+        guard canAllocate(2 * count) else {
+            throw failure(allocationFailure(2 * count, for: "decoding this \(outputWidth)×\(outputHeight) image"))
+        }
+        var pixels = [UInt8](repeating: 0, count: count)
         let format = isGray ? Int32(TJPF_GRAY.rawValue) : Int32(TJPF_RGB.rawValue)
         let status = pixels.withUnsafeMutableBufferPointer { output in
             bytes.withUnsafeBufferPointer { input in
@@ -66,6 +83,7 @@ public enum JPEG {
         let image = isGray
             ? Image(channels: 1, height: outputHeight, width: outputWidth, pixels: pixels)
             : pixels.withUnsafeBufferPointer { Image(interleavedRGB: $0, height: outputHeight, width: outputWidth) }
+        pixels = []  // the interleaved copy goes before orienting makes another
         return image.oriented(ExifOrientation.read(bytes)).converted(toChannels: channels)
     }
 
@@ -88,6 +106,25 @@ public enum JPEG {
         defer { if let output { tjFree(output) } }
         guard status == 0, let output else { throw failure("libjpeg-turbo could not encode: \(message(handle))") }
         return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+    }
+
+    /// Whether the frame header (SOF marker) of `bytes` says progressive (SOF2, 6, 10, 14),
+    /// found by walking the marker segments before it; false when the walk fails, and the
+    /// decoder then reports the damage.
+    static func isProgressive(_ bytes: [UInt8]) -> Bool {
+        var offset = 2  // after SOI
+        while offset + 4 <= bytes.count, bytes[offset] == 0xFF {
+            let marker = bytes[offset + 1]
+            switch marker {
+            case 0xFF: offset += 1  // a fill byte before the marker
+            case 0xC2, 0xC6, 0xCA, 0xCE: return true
+            case 0xC0...0xCF where marker != 0xC4 && marker != 0xC8 && marker != 0xCC: return false
+            case 0xDA, 0xD9: return false  // a scan or the end before any frame header
+            case 0x01, 0xD0...0xD8: offset += 2  // markers without a length
+            default: offset += 2 + (Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3]))
+            }
+        }
+        return false
     }
 
     /// The smallest of TurboJPEG's reduction factors (≤ 1) that keeps both sides ≥ `minimumSide`.

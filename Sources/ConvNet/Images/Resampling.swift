@@ -54,6 +54,17 @@ struct ResamplingAxis {
 func resample(_ source: UnsafeBufferPointer<Float>, height sourceHeight: Int, width sourceWidth: Int,
               toHeight targetHeight: Int, width targetWidth: Int) -> [Float] {
     precondition(source.count == sourceHeight * sourceWidth, "grid size")
+    return resample(rows: source.baseAddress!, rowStride: sourceWidth, height: sourceHeight, width: sourceWidth,
+                    toHeight: targetHeight, width: targetWidth) { $0 }
+}
+
+/// `resample` reading a region of a larger grid in place: source row r is the `sourceWidth`
+/// samples at `rows + r · rowStride`, each turned into a Float by `value` as it is read, so a
+/// large 8-bit image is not first copied into Floats (4 bytes a pixel). Memory: the result and
+/// `[sourceHeight, targetWidth]` Floats.
+func resample<Sample>(rows source: UnsafePointer<Sample>, rowStride: Int, height sourceHeight: Int, width sourceWidth: Int,
+                      toHeight targetHeight: Int, width targetWidth: Int, _ value: (Sample) -> Float) -> [Float] {
+    precondition(rowStride >= sourceWidth, "row stride")
     let across = ResamplingAxis(from: sourceWidth, to: targetWidth)
     let down = ResamplingAxis(from: sourceHeight, to: targetHeight)
     // [sourceHeight, targetWidth]: every source row resampled across.
@@ -62,11 +73,11 @@ func resample(_ source: UnsafeBufferPointer<Float>, height sourceHeight: Int, wi
         across.indices.withUnsafeBufferPointer { indices in
             across.weights.withUnsafeBufferPointer { weights in
                 for row in 0..<sourceHeight {
-                    let input = source.baseAddress! + row * sourceWidth
+                    let input = source + row * rowStride
                     for column in 0..<targetWidth {
                         var total: Float = 0
                         for tap in across.starts[column]..<across.starts[column + 1] {
-                            total += weights[tap] * input[indices[tap]]
+                            total += weights[tap] * value(input[indices[tap]])
                         }
                         output[row * targetWidth + column] = total
                     }

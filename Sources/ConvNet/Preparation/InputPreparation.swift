@@ -126,16 +126,12 @@ public struct InputPreparation: Codable, Equatable, Sendable {
         }
         if rows.count == height && columns.count == width && rows.count == image.height && columns.count == image.width { return image }
         var planes: [GrayImage] = []
+        let plane = image.height * image.width
         for channel in 0..<image.channels {
-            let plane = image.plane(channel)
-            var values = [Float](repeating: 0, count: rows.count * columns.count)
-            for (row, sourceRow) in rows.enumerated() {
-                for (column, sourceColumn) in columns.enumerated() {
-                    values[row * columns.count + column] = Float(plane.pixels[sourceRow * image.width + sourceColumn])
-                }
-            }
-            let resized = values.withUnsafeBufferPointer {
-                resample($0, height: rows.count, width: columns.count, toHeight: height, width: width)
+            // The region is read from the image's bytes in place: no copy of a large photo.
+            let resized = image.pixels.withUnsafeBufferPointer { pixels in
+                resample(rows: pixels.baseAddress! + channel * plane + rows.lowerBound * image.width + columns.lowerBound,
+                         rowStride: image.width, height: rows.count, width: columns.count, toHeight: height, width: width) { Float($0) }
             }
             planes.append(GrayImage(width: width, height: height, pixels: resized.map { UInt8(min(255, max(0, $0.rounded()))) }))
         }

@@ -38,49 +38,73 @@ public struct TrainingData: Sendable {
     /// `configurationFile` names the config in errors. When the model is a checkpoint's (to
     /// evaluate it), `modelFile` names that checkpoint, and data that does not fit its input is
     /// the checkpoint's error, not the config's.
+    ///
+    /// IDX data is checked before the images are read: the labels files are read first and
+    /// each images file's header checked against them, against the model's input and against
+    /// `data.validation`, so a mismatch costs milliseconds, not the decompression of gigabytes.
+    /// Limits and the validation split cut the loaded sets in place.
     public static func load(_ configuration: Configuration, configurationFile: String,
                             modelFile: String? = nil) throws(TrainingError) -> TrainingData {
         let data = configuration.data
+        func configurationError(_ message: String) -> TrainingError {
+            .configuration(ConfigError(file: configurationFile, message))
+        }
+        func checkShape(_ sampleShape: [Int], of source: String) throws(TrainingError) {
+            guard sampleShape == configuration.model.input else {
+                if let modelFile {
+                    throw .checkpoint(CheckpointError(file: modelFile,
+                        "its model takes \(configuration.model.input.shapeDescription) images but \(source) (the data of \(configurationFile)) holds \(sampleShape.shapeDescription) images"))
+                }
+                throw configurationError("model.input is \(configuration.model.input.shapeDescription) but \(source) holds "
+                                         + "\(sampleShape.shapeDescription) images; set model.input to \(sampleShape)")
+            }
+        }
+        func checkValidation(trainCount: Int) throws(TrainingError) {
+            guard data.validation < trainCount else {
+                throw configurationError("data.validation holds out \(data.validation) images but only \(trainCount) training images are loaded")
+            }
+        }
+        func limited(_ count: Int, _ limit: Int?) -> Int { min(count, limit ?? count) }
         var train: Dataset, test: Dataset
-        var trainSource: String, testSource: String
-        do {
-            switch data.format {
-            case .idx:
-                let classes = data.classes ?? []
-                trainSource = data.train!.images
-                testSource = data.test!.images
-                train = try Dataset.loadIDX(images: data.train!.images, labels: data.train!.labels, classNames: classes)
-                test = try Dataset.loadIDX(images: data.test!.images, labels: data.test!.labels, classNames: classes)
-            case .pngFolders:
-                let root = data.root!
-                trainSource = "\(root)/train"
-                testSource = "\(root)/test"
+        switch data.format {
+        case .idx:
+            let classes = data.classes ?? []
+            let trainSource: Dataset.IDXSource, testSource: Dataset.IDXSource
+            do {
+                trainSource = try Dataset.IDXSource(images: data.train!.images, labels: data.train!.labels, classNames: classes)
+                testSource = try Dataset.IDXSource(images: data.test!.images, labels: data.test!.labels, classNames: classes)
+            } catch {
+                throw .data(error)
+            }
+            try checkShape(trainSource.sampleShape, of: trainSource.imagesPath)
+            try checkShape(testSource.sampleShape, of: testSource.imagesPath)
+            try checkValidation(trainCount: limited(trainSource.count, data.trainLimit))
+            do {
+                train = try trainSource.load()
+                test = try testSource.load()
+            } catch {
+                throw .data(error)
+            }
+        case .pngFolders:
+            let root = data.root!
+            do {
                 train = try ImageFolder.load("\(root)/train", classNames: data.classes, imageShape: configuration.model.input,
                                              preparation: data.preparation)
                 test = try ImageFolder.load("\(root)/test", classNames: train.classNames, imageShape: configuration.model.input,
                                             preparation: data.preparation)
+            } catch {
+                throw .data(error)
             }
-        } catch {
-            throw .data(error)
+            try checkShape(train.sampleShape, of: "\(root)/train")
+            try checkShape(test.sampleShape, of: "\(root)/test")
+            try checkValidation(trainCount: limited(train.count, data.trainLimit))
         }
-        if let limit = data.trainLimit, limit < train.count { train = train.slice(0..<limit) }
-        if let limit = data.testLimit, limit < test.count { test = test.slice(0..<limit) }
-        for (dataset, source) in [(train, trainSource), (test, testSource)] where dataset.sampleShape != configuration.model.input {
-            if let modelFile {
-                throw .checkpoint(CheckpointError(file: modelFile,
-                    "its model takes \(configuration.model.input.shapeDescription) images but \(source) (the data of \(configurationFile)) holds \(dataset.sampleShape.shapeDescription) images"))
-            }
-            throw .configuration(ConfigError(file: configurationFile,
-                "model.input is \(configuration.model.input.shapeDescription) but \(source) holds \(dataset.sampleShape.shapeDescription) images; set model.input to \(dataset.sampleShape)"))
-        }
-        guard data.validation < train.count else {
-            throw .configuration(ConfigError(file: configurationFile,
-                "data.validation holds out \(data.validation) images but only \(train.count) training images are loaded"))
-        }
+        train.keepFirst(limited(train.count, data.trainLimit))
+        test.keepFirst(limited(test.count, data.testLimit))
         var validation: Dataset?
         if data.validation > 0 {
             validation = train.slice((train.count - data.validation)..<train.count)
-            train = train.slice(0..<(train.count - data.validation))
+            train.keepFirst(train.count - data.validation)
         }
         var loaded = TrainingData(train: train, validation: validation, test: test)
         loaded.normalization = try loaded.normalization(for: configuration, configurationFile: configurationFile)

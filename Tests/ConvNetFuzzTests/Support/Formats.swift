@@ -29,6 +29,26 @@ func gunzip(_ compressed: [UInt8]) -> [UInt8]? {
     }
 }
 
+/// The first `count` bytes a gzip stream decompresses to, or fewer when it ends or breaks
+/// before (whatever follows them is not looked at).
+func gunzipPrefix(_ compressed: [UInt8], count: Int) -> [UInt8] {
+    var stream = z_stream()
+    guard convnet_inflate_init_gzip(&stream) == Z_OK else { return [] }
+    defer { inflateEnd(&stream) }
+    var output = [UInt8](repeating: 0, count: count)
+    let produced = compressed.withUnsafeBufferPointer { input in
+        output.withUnsafeMutableBufferPointer { buffer -> Int in
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+            stream.avail_in = uInt(input.count)
+            stream.next_out = buffer.baseAddress
+            stream.avail_out = uInt(buffer.count)
+            while stream.avail_out > 0 && inflate(&stream, Z_NO_FLUSH) == Z_OK && stream.avail_in > 0 {}
+            return buffer.count - Int(stream.avail_out)
+        }
+    }
+    return Array(output[0..<produced])
+}
+
 // MARK: - PNG
 
 /// CRC-32 (zlib's) of `bytes`, as PNG chunks and checkpoints use it.
@@ -90,6 +110,19 @@ func pngChunks(_ bytes: [UInt8]) -> [PNGChunkLocation] {
         offset += 12 + length
     }
     return chunks
+}
+
+/// The first chunk before the first IDAT whose length field claims more bytes (data and CRC)
+/// than follow its header in the file, found independently of the decoder.
+func overlongChunkBeforeImageData(_ bytes: [UInt8]) -> (offset: Int, length: Int)? {
+    var offset = 8
+    while offset + 8 <= bytes.count {
+        let length = Int(bigEndian32(bytes, at: offset))
+        if bytes[(offset + 4)..<(offset + 8)].elementsEqual("IDAT".utf8) { return nil }
+        if length + 4 > bytes.count - offset - 8 { return (offset, length) }
+        offset += 12 + length
+    }
+    return nil
 }
 
 /// Recomputes the CRC of `chunk`, so libpng's CRC check passes and the damage inside is parsed.

@@ -86,6 +86,54 @@ final class IDXTests: XCTestCase {
         }
     }
 
+    /// The labels file and the images file's header are compared before the images are read:
+    /// a header announcing 10⁶ images beside 3 labels is refused at once, whatever follows it
+    /// (here 3 bytes, which reading the images first would have reported instead).
+    func testCountsAreComparedBeforeTheImagesAreRead() {
+        let directory = temporaryDirectory(self)
+        writeBytes(gzip(idxBytes(dimensions: [1_000_000, 28, 28], values: [1, 2, 3])), to: directory + "/images.gz")
+        writeBytes(idxBytes(dimensions: [3], values: [0, 1, 2]), to: directory + "/labels")
+        assertThrows("\(directory)/labels: has 3 labels but \(directory)/images.gz has 1000000 images") {
+            try Dataset.loadIDX(images: directory + "/images.gz", labels: directory + "/labels", classNames: ["a", "b", "c"])
+        }
+    }
+
+    /// A gzip file's data is decompressed straight into the array returned, which is given the
+    /// announced size at once when the gzip trailer agrees: the peak grows by the data (48 MiB
+    /// here), not by a growing copy of the whole file and a second copy without the header.
+    func testGzipDataIsDecompressedStraightIntoItsArray() throws {
+        let directory = temporaryDirectory(self)
+        let dimensions = [12_288, 64, 64]
+        let dataLength = dimensions.reduce(1, *)
+        writeBytes(gzip(idxBytes(dimensions: dimensions, values: (0..<dataLength).map { UInt8(truncatingIfNeeded: $0 >> 12) })),
+                   to: directory + "/images.gz")
+        var array: IDXArray?
+        let growth = try peakResidentGrowth { array = try IDXArray.read(contentsOf: directory + "/images.gz", dimensionCount: 3) }
+        XCTAssertEqual(array?.dimensions, dimensions)
+        XCTAssertEqual(array?.bytes.count, dataLength)
+        XCTAssertEqual(array?.bytes[5 << 12], 5)
+        if let growth {
+            XCTAssertLessThan(growth, dataLength + (12 << 20), "peak grew by \(growth >> 20) MiB for \(dataLength >> 20) MiB of data")
+        }
+    }
+
+    /// A run compares each images file's header with the model's input before reading the
+    /// images: here the data is cut short, which is only found when read.
+    func testModelInputIsCheckedBeforeTheImagesAreRead() throws {
+        let directory = temporaryDirectory(self)
+        writeBytes(gzip(idxBytes(dimensions: [2, 32, 32], values: [1, 2, 3])), to: directory + "/images.gz")
+        writeBytes(idxBytes(dimensions: [2], values: [0, 1]), to: directory + "/labels")
+        let json = mnistConfigJSON(trainLimit: 2, testLimit: 2, epochs: 1)
+            .replacingOccurrences(of: MNIST.trainImages, with: directory + "/images.gz")
+            .replacingOccurrences(of: MNIST.testImages, with: directory + "/images.gz")
+            .replacingOccurrences(of: MNIST.trainLabels, with: directory + "/labels")
+            .replacingOccurrences(of: MNIST.testLabels, with: directory + "/labels")
+        let configuration = try Configuration.parse(Data(json.utf8), file: "test.json")
+        assertThrows("test.json: model.input is 1×28×28 but \(directory)/images.gz holds 1×32×32 images; set model.input to [1, 32, 32]") {
+            try TrainingData.load(configuration, configurationFile: "test.json")
+        }
+    }
+
     func testDatasetChecksCountsAndLabels() {
         let directory = temporaryDirectory(self)
         writeBytes(idxBytes(dimensions: [3, 2, 2], values: [UInt8](repeating: 0, count: 12)), to: directory + "/images")

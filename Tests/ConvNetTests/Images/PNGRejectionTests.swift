@@ -119,6 +119,33 @@ final class PNGRejectionTests: XCTestCase {
         assertDecodeError(RawPNG.claiming(width: 3, height: 16385), message: "image is 3×16385 pixels; the limit is 16384 on a side")
     }
 
+    /// A chunk before the image data whose length runs past the end of the file is refused
+    /// before libpng reads it: libpng allocates a text chunk's stated length first, so this
+    /// 41-byte file (IHDR, then tEXt claiming 2³¹ − 1 bytes) cost 2 GiB before libpng found the end.
+    func testChunkLengthsBeyondTheFileAreRefusedBeforeLibpng() throws {
+        let valid = try validPNG()
+        let afterHeader = 33  // signature (8) + IHDR chunk (25)
+        for type in ["tEXt", "zTXt", "iTXt", "iCCP", "eXIf", "abCd"] {
+            let lie = RawPNG.bigEndian(0x7FFF_FFFF) + Array(type.utf8)
+            let cut = Array(valid[..<afterHeader]) + lie
+            XCTAssertEqual(cut.count, 41)
+            assertDecodeError(cut, message: "truncated or corrupt PNG: the \(type) chunk at byte 33 claims 2147483647 bytes, "
+                              + "but the file ends 0 bytes after the chunk's header")
+            // Followed by the rest of a valid file, the chunk still claims more than there is.
+            let whole = Array(valid[..<afterHeader]) + lie + Array(valid[afterHeader...])
+            let rest = valid.count - afterHeader
+            assertDecodeError(whole, message: "truncated or corrupt PNG: the \(type) chunk at byte 33 claims 2147483647 bytes, "
+                              + "but the file ends \(rest) bytes after the chunk's header")
+        }
+        let unnamed = Array(valid[..<afterHeader]) + RawPNG.bigEndian(1000) + [0, 0x20, 0xFF, 7]
+        assertDecodeError(unnamed, message: "truncated or corrupt PNG: the chunk of type 0 20 FF 7 at byte 33 claims 1000 bytes, "
+                          + "but the file ends 0 bytes after the chunk's header")
+        // A text chunk whose length fits is read as before.
+        let text = RawPNG.chunk("tEXt", Array("Comment".utf8) + [0] + Array("hello".utf8))
+        XCTAssertEqual(try PNG.decode(Array(valid[..<afterHeader]) + text + Array(valid[afterHeader...]), name: "digit.png"),
+                       try PNG.decode(valid, name: "digit.png"))
+    }
+
     func testErrorDescriptionNamesTheFile() {
         XCTAssertEqual(ImageError(file: "scans/7.png", message: "empty file").description, "scans/7.png: empty file")
     }
