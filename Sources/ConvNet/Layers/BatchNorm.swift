@@ -258,24 +258,31 @@ public final class BatchNorm: Layer {
     /// training dx = γ·inverse·(dy − mean(dy) − x̂·mean(dy·x̂)), linear in dy and x.
     private func backwardShare(_ worker: Int) {
         guard let input, outputGradient != nil else { return }
-        let (batch, spatial) = (input.shape[0], self.spatial)
-        let count = Float(batch * spatial)
-        let (x, dy) = (input.data, gradientSource)
-        let (dGamma, dBeta) = (weight.gradient.data, bias.gradient.data)
+        let count = Float(input.shape[0] * spatial)
         for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            maskGradient(channel)
-            let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
-            var sumGradient = 0.0, sumGradientInput = 0.0
-            for n in 0..<batch {
-                let offset = (n * channels + channel) * spatial
-                sumGradient += Double(sum(dy + offset, count: spatial))
-                sumGradientInput += Double(dot(dy + offset, x + offset, count: spatial))
-            }
-            let sumGradientNormal = Float((sumGradientInput - Double(channelMean) * sumGradient) * Double(inverse))
-            dBeta[channel] += Float(sumGradient)
-            dGamma[channel] += sumGradientNormal
-            inputGradient(channel, meanGradient: Float(sumGradient) / count, meanGradientNormal: sumGradientNormal / count)
+            let (sumGradient, sumGradientNormal) = gradientSums(channel)
+            inputGradient(channel, meanGradient: Float(sumGradient) / count, meanGradientNormal: Float(sumGradientNormal) / count)
         }
+    }
+
+    /// Over one channel (after applying an absorbed activation's derivative to dY): Σdy and
+    /// Σdy·x̂ = inverse·(Σdy·x − μ·Σdy), both also added into dβ and dγ.
+    private func gradientSums(_ channel: Int) -> (gradient: Double, gradientNormal: Double) {
+        guard let input else { return (0, 0) }
+        maskGradient(channel)
+        let (batch, spatial) = (input.shape[0], self.spatial)
+        let (x, dy) = (input.data, gradientSource)
+        let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
+        var sumGradient = 0.0, sumGradientInput = 0.0
+        for n in 0..<batch {
+            let offset = (n * channels + channel) * spatial
+            sumGradient += Double(sum(dy + offset, count: spatial))
+            sumGradientInput += Double(dot(dy + offset, x + offset, count: spatial))
+        }
+        let sumGradientNormal = (sumGradientInput - Double(channelMean) * sumGradient) * Double(inverse)
+        bias.gradient.data[channel] += Float(sumGradient)
+        weight.gradient.data[channel] += Float(sumGradientNormal)
+        return (sumGradient, sumGradientNormal)
     }
 
     /// dx over one channel from mean(dy) and mean(dy·x̂) (the whole batch's):
@@ -300,23 +307,9 @@ public final class BatchNorm: Layer {
     /// Synchronised backward, first job: this share's Σdy and Σdy·x̂ per channel into `sums` and
     /// `secondSums`, and into dβ and dγ (the gradient all-reduce adds the other shares' there).
     private func gradientSumShare(_ worker: Int) {
-        guard let input, outputGradient != nil else { return }
-        let (batch, spatial) = (input.shape[0], self.spatial)
-        let (x, dy) = (input.data, gradientSource)
+        guard input != nil, outputGradient != nil else { return }
         for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            maskGradient(channel)
-            let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
-            var sumGradient = 0.0, sumGradientInput = 0.0
-            for n in 0..<batch {
-                let offset = (n * channels + channel) * spatial
-                sumGradient += Double(sum(dy + offset, count: spatial))
-                sumGradientInput += Double(dot(dy + offset, x + offset, count: spatial))
-            }
-            let sumGradientNormal = (sumGradientInput - Double(channelMean) * sumGradient) * Double(inverse)
-            bias.gradient.data[channel] += Float(sumGradient)
-            weight.gradient.data[channel] += Float(sumGradientNormal)
-            sums[channel] = sumGradient
-            secondSums[channel] = sumGradientNormal
+            (sums[channel], secondSums[channel]) = gradientSums(channel)
         }
     }
 
