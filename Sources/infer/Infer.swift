@@ -138,6 +138,15 @@ struct Infer: ParsableCommand {
             switch outcome {
             case .prepared:
                 let top = predictions.next()!
+                guard top.allSatisfy({ $0.probability.isFinite }) else {
+                    // Finite weights can still overflow on the way to the logits: no answer, not "NaN%".
+                    failed = true
+                    let message = "the model's output for this image is not a number (its weights overflow); \(checkpoint) cannot classify"
+                    if json { print(jsonObject(["file": path, "error": message])) } else {
+                        FileHandle.standardError.write(Data("error: \(oneLine(path)): \(oneLine(message))\n".utf8))
+                    }
+                    continue
+                }
                 print(json ? jsonLine(file: path, predictions: top) : textLine(file: path, predictions: top))
             case .noDigit(let reason):
                 failed = true

@@ -258,6 +258,9 @@ struct Train: ParsableCommand {
             throw CheckpointError(file: checkpointPath, "was trained on classes \(Report.list(checkpoint.classNames)) but \(configPath)'s data has \(Report.list(data.classNames))")
         }
         let result = Evaluator(normalization: checkpoint.normalization).evaluate(model, on: data.test)
+        guard result.loss.isFinite else {
+            throw CheckpointError(file: checkpointPath, "its model's outputs are not numbers on the test images (its weights overflow): the loss is \(result.loss)")
+        }
         print("\(oneLine(checkpointPath)) on \(Report.grouped(result.count)) test images: accuracy \(Report.percent(result.accuracy)), loss \(String(format: "%.4f", result.loss))")
         print(Report.evaluation(result, classNames: checkpoint.classNames))
     }

@@ -69,6 +69,38 @@ public struct Checkpoint {
         /// the run before was stopped.
         public var metricsRows: [String]?
 
+        /// What makes this state impossible for a run of `classCount` classes after `epoch`
+        /// epochs, or nil: sums and counts out of range, a best epoch or accuracy that cannot be,
+        /// a confusion matrix of the wrong size, metrics rows that are not `metrics.csv` rows of
+        /// epochs done (numbers only, epochs in increasing order).
+        func problem(classCount: Int, epoch: Int) -> String? {
+            guard epochLossSum.isFinite, epochLossSum >= 0, epochSeconds.isFinite, epochSeconds >= 0 else {
+                return "the partial epoch's loss sum or seconds are negative or not finite"
+            }
+            guard epochSeen >= 0, (0...epochSeen).contains(epochCorrect) else { return "\(epochCorrect) correct of \(epochSeen) images seen" }
+            guard (0...1).contains(bestAccuracy), (0...epoch).contains(bestEpoch) else {
+                return "best accuracy \(bestAccuracy) at epoch \(bestEpoch) is not an accuracy after \(epoch) epochs"
+            }
+            if let bestConfusion, !bestConfusion.isEmpty {
+                guard bestConfusion.count == classCount, bestConfusion.allSatisfy({ $0.count == classCount && $0.allSatisfy { $0 >= 0 } }) else {
+                    return "the best epoch's confusion matrix is not \(classCount)×\(classCount) counts"
+                }
+            }
+            if let metricsRows {
+                let columns = Trainer.metricsHeader.split(separator: ",").count
+                var previous = 0
+                for (index, row) in metricsRows.enumerated() {
+                    let fields = row.split(separator: ",", omittingEmptySubsequences: false)
+                    guard fields.count == columns, let number = Int(fields[0]), number > previous, number <= epoch,
+                          fields.dropFirst().allSatisfy({ $0.isEmpty || Double($0)?.isFinite == true }) else {
+                        return "metrics row \(index + 1) is not a row of numbers for an epoch done, in order"
+                    }
+                    previous = number
+                }
+            }
+            return nil
+        }
+
         /// The state from its parts.
         public init(epochLossSum: Double, epochCorrect: Int, epochSeen: Int, epochSeconds: Double,
                     bestAccuracy: Double, bestEpoch: Int, bestConfusion: [[Int]]? = nil, metricsRows: [String]? = nil) {
@@ -210,6 +242,12 @@ public struct Checkpoint {
         }
         guard Set(classNames).count == classNames.count else {
             throw CheckpointError(file: name, "metadata \"classes\" names a class twice")
+        }
+        guard let channels = model.input.first, normalization.channels == 1 || normalization.channels == channels else {
+            throw CheckpointError(file: name, "metadata \"normalization\" has \(normalization.channels) values per key but the model takes \(model.input.first ?? 0) channels")
+        }
+        if let trainingState, let problem = trainingState.problem(classCount: classNames.count, epoch: try integer("epoch")) {
+            throw CheckpointError(file: name, "metadata \"training_state\": \(problem)")
         }
         let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         func stored(_ entries: [StateEntry], fileName: (String) -> String) throws(CheckpointError) -> [NamedTensor] {

@@ -138,7 +138,11 @@ func requireRegularFile(_ status: stat, path: String) throws(DataError) {
 public func writeFileAtomically(_ bytes: [UInt8], to path: String, durable: Bool = true) throws(DataError) {
     let directory = parentDirectory(of: path)
     let temporary = "\(directory)/.\(lastPathComponent(path)).tmp-\(getpid())"
-    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    // A new file, never one that exists: a link planted under the (predictable) temporary name
+    // would otherwise be followed and its target overwritten. A leftover of this pid is removed
+    // first (unlink removes a link itself, not what it points to).
+    unlink(temporary)
+    let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else {
         throw DataError(file: path, errno == ENOENT ? "no such directory" : describeErrno(errno))
     }

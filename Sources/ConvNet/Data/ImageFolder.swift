@@ -28,6 +28,11 @@ public enum ImageFolder {
         }
         let (channels, height, width) = (imageShape[0], imageShape[1], imageShape[2])
         let folders = try subfolders(of: directory)
+        // Swift compares names by Unicode canonical equivalence: "é" written as one scalar or as
+        // e + accent are two folders to the file system but one class name to everything else.
+        if Set(folders).count != folders.count, let first = folders.indices.first(where: { index in folders[..<index].contains(folders[index]) }) {
+            throw DataError(file: directory, "has two class folders named \(formatFound(folders[first])) in different Unicode forms; rename one")
+        }
         if let classNames, classNames.map(folderName).sorted() != folders {
             throw DataError(file: directory, "has class folders \(folders) but the classes are \(classNames.map(folderName).sorted())")
         }

@@ -231,8 +231,13 @@ public final class Trainer {
         optimizer = training.optimizer.makeOptimizer(for: model.arena)
         gradientSynchronizer = processes.size > 1 ? GradientSynchronizer(model: model, processes: processes, bucketBytes: gradientBucketBytes) : nil
         loss = SoftmaxCrossEntropy(labelSmoothing: Float(training.labelSmoothing))
-        if let stored = resume?.checkpoint.normalization {
-            normalization = stored  // what the run so far used, even if the data changed
+        if let (checkpoint, path) = resume {
+            // What the run so far used: a config asking for other values would train on inputs
+            // the weights were not made for, and its checkpoints would contradict themselves.
+            if case .fixed(let asked) = configuration.data.normalize, asked != checkpoint.normalization {
+                throw .checkpoint(CheckpointError(file: path, "was trained with data.normalize \(jsonString(checkpoint.normalization)) but the config says \(jsonString(asked)); resume with the normalisation it was trained with"))
+            }
+            normalization = checkpoint.normalization
         } else {
             normalization = try data.normalization(for: configuration, configurationFile: configurationFile)
         }
@@ -248,7 +253,8 @@ public final class Trainer {
                 let earlier = RunDirectoryLock.runFiles(in: checkpointDirectory)
                 if resume == nil && !earlier.isEmpty {
                     guard overwrite else {
-                        throw CheckpointError(file: checkpointDirectory, "holds an earlier run (\(earlier.prefix(3).joined(separator: ", "))\(earlier.count > 3 ? ", …" : "")); continue it with --resume \(checkpointDirectory)/last.safetensors, replace it with --overwrite, or give another --output")
+                        let resumable = earlier.contains("last.safetensors") ? "continue it with --resume \(checkpointDirectory)/last.safetensors, " : ""
+                        throw CheckpointError(file: checkpointDirectory, "holds an earlier run (\(earlier.prefix(3).joined(separator: ", "))\(earlier.count > 3 ? ", …" : "")); \(resumable)replace it with --overwrite, or give another --output")
                     }
                     for name in earlier { unlink("\(checkpointDirectory)/\(name)") }
                 }

@@ -53,4 +53,64 @@ final class HostileFileTests: XCTestCase {
             try Classifier(checkpoint: checkpoint, file: "huge.safetensors")
         }
     }
+
+    /// Metadata a valid checksum can carry but no run could have written: normalisation for
+    /// another channel count (it crashed the batch loader), an impossible training state.
+    func testImpossibleMetadataIsRefused() throws {
+        let description = ModelDescription(input: [1, 28, 28], layers: try JSONDecoder().decode([LayerSpec].self, from: Data("[\(tinyLayers)]".utf8)))
+        let model = try Sequential(description, seed: 1)
+        let colour = Checkpoint(model: model, classNames: MNIST.classes, normalization: Normalization(mean: [0.1, 0.2, 0.3], std: [1, 1, 1]))
+        assertThrows("n.safetensors: metadata \"normalization\" has 3 values per key but the model takes 1 channels") {
+            try Checkpoint.decode(colour.encoded(), name: "n.safetensors")
+        }
+        let settings = OptimizerSettings(SGD.Specification(learningRate: 0.1, momentum: 0.9))
+        let optimizer = settings.makeOptimizer(for: model.arena)
+        func training(_ edit: (inout Checkpoint.TrainingState) -> Void) -> [UInt8] {
+            var state = Checkpoint.TrainingState(epochLossSum: 0, epochCorrect: 0, epochSeen: 0, epochSeconds: 0, bestAccuracy: 0.9, bestEpoch: 2,
+                                                 metricsRows: ["1,0.01,0.5,0.8,0.4,0.85,1.0,100.0,,", "2,0.01,0.3,0.9,0.3,0.9,1.0,100.0,,"])
+            edit(&state)
+            return Checkpoint(model: model, classNames: MNIST.classes, normalization: .none, epoch: 2,
+                              optimizer: (settings, optimizer), trainingState: state).encoded()
+        }
+        XCTAssertNoThrow(try Checkpoint.decode(training { _ in }, name: "t.safetensors"))
+        assertThrows("t.safetensors: metadata \"training_state\": best accuracy 5.0 at epoch 2 is not an accuracy after 2 epochs") {
+            try Checkpoint.decode(training { $0.bestAccuracy = 5 }, name: "t.safetensors")
+        }
+        assertThrows("t.safetensors: metadata \"training_state\": metrics row 2 is not a row of numbers for an epoch done, in order") {
+            try Checkpoint.decode(training { $0.metricsRows![1] += "\n999,evil" }, name: "t.safetensors")
+        }
+        assertThrows("t.safetensors: metadata \"training_state\": the best epoch's confusion matrix is not 10×10 counts") {
+            try Checkpoint.decode(training { $0.bestConfusion = [[1]] }, name: "t.safetensors")
+        }
+        assertThrows("t.safetensors: metadata \"training_state\": the partial epoch's loss sum or seconds are negative or not finite") {
+            try Checkpoint.decode(training { $0.epochLossSum = -1e300 }, name: "t.safetensors")
+        }
+    }
+
+    /// Two class folders whose names differ only in Unicode form (é as one scalar and as e +
+    /// combining accent) are one class name to Swift: refused when the folder is read, instead of
+    /// a run whose checkpoints name a class twice.
+    func testClassFoldersEqualUpToUnicodeFormAreRefused() throws {
+        let root = temporaryDirectory(self)
+        for name in ["\u{E9}", "e\u{301}"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: true)
+            try PNG.write(Image(channels: 1, height: 4, width: 4, pixels: [UInt8](repeating: 9, count: 16)), to: "\(root)/\(name)/0.png")
+        }
+        assertThrows("\(root): has two class folders named \"\u{E9}\" in different Unicode forms; rename one", contains: false) {
+            try ImageFolder.load(root, classNames: nil, imageShape: [1, 4, 4])
+        }
+    }
+
+    /// A link planted under the atomic writer's temporary name is not followed: its target is
+    /// untouched and the file is written.
+    func testAtomicWriteDoesNotFollowAPlantedLink() throws {
+        let directory = temporaryDirectory(self)
+        let victim = directory + "/victim.txt"
+        XCTAssertTrue(FileManager.default.createFile(atPath: victim, contents: Data("keep".utf8)))
+        XCTAssertEqual(symlink(victim, "\(directory)/.out.bin.tmp-\(getpid())"), 0)
+        try writeFileAtomically([1, 2, 3], to: directory + "/out.bin")
+        XCTAssertEqual(FileManager.default.contents(atPath: victim), Data("keep".utf8))
+        XCTAssertEqual(FileManager.default.contents(atPath: directory + "/out.bin"), Data([1, 2, 3]))
+        XCTAssertNil(try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/out.bin"))
+    }
 }

@@ -253,5 +253,13 @@ final class InferTests: XCTestCase {
         writeBytes(corrupt, to: directory + "/corrupt.safetensors")
         assertFailsWithOneLine(try runProduct("infer", ["--checkpoint", directory + "/corrupt.safetensors", files["seven.png"]!]),
                                "\(directory)/corrupt.safetensors: is corrupt: its contents do not match its checksum")
+        // Finite weights so large that the logits overflow: no "NaN%" answer, one line per image.
+        let model = try Checkpoint.read(contentsOf: Self.checkpointPath).makeModel()
+        model.parameters[model.parameters.count - 2].value.fill(3e38)  // the last dense layer's weights
+        let huge = directory + "/huge.safetensors"
+        try Checkpoint(model: model, classNames: MNIST.classes, normalization: Normalization(mean: 0.1307, std: 0.3081),
+                       preparation: .digit).write(to: huge)
+        assertFailsWithOneLine(try runProduct("infer", ["--checkpoint", huge, files["seven.png"]!]),
+                               "\(files["seven.png"]!): the model's output for this image is not a number (its weights overflow); \(huge) cannot classify")
     }
 }

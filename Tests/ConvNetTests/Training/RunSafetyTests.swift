@@ -147,4 +147,31 @@ final class RunSafetyTests: XCTestCase {
         XCTAssertEqual(plan.memoryEstimate(batchSize: 8, training: false, threads: 2), parameters * 4 + 6554 * 8 * 4 + columns * 4 * 2)
         XCTAssertEqual(plan.memoryEstimate(batchSize: 8, training: true, optimizerStates: 2, threads: 1), parameters * 16 + 6554 * 8 * 12 + columns * 4)
     }
+
+    /// A directory where a run was killed while writing its first checkpoint holds metrics.csv
+    /// but no last.safetensors: the refusal does not suggest resuming from a file that is not there.
+    func testEarlierRunWithoutACheckpointIsNotOfferedForResume() throws {
+        let configuration = try tinyConfiguration()
+        let data = try TrainerTests.data(configuration)
+        let directory = temporaryDirectory(self)
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/metrics.csv", contents: Data(Trainer.metricsHeader.utf8)))
+        assertThrows("\(directory): holds an earlier run (metrics.csv); replace it with --overwrite, or give another --output") {
+            try Trainer(configuration: configuration, data: data, checkpointDirectory: directory)
+        }
+    }
+
+    /// Resuming with a config that asks for other normalisation values than the run was
+    /// trained with is refused: the weights were made for the stored inputs.
+    func testResumeWithAnotherNormalisationIsRefused() throws {
+        var configuration = try tinyConfiguration(epochs: 2)
+        let data = try TrainerTests.data(configuration)
+        let directory = temporaryDirectory(self)
+        _ = try Trainer(configuration: configuration, data: data, checkpointDirectory: directory).run()
+        configuration.training.epochs = 3
+        configuration.data.normalize = .fixed(Normalization(mean: 0.9, std: 0.05))
+        let path = directory + "/last.safetensors"
+        assertThrows("\(path): was trained with data.normalize {\"mean\":[0.1307],\"std\":[0.3081]} but the config says {\"mean\":[0.9],\"std\":[0.05]}; resume with the normalisation it was trained with") {
+            try Trainer(configuration: configuration, data: data, checkpointDirectory: directory, resume: (try Checkpoint.read(contentsOf: path), path))
+        }
+    }
 }
