@@ -138,7 +138,7 @@ extension AdamSpecification {
             learningRate: try container.decode(.learningRate, default: 0.001, mustBeAsFloat: "> 0") { $0 > 0 },
             betas: try container.decode(.betas, default: [0.9, 0.999], count: 2, mustBeAsFloat: "in [0, 1)") { $0 >= 0 && $0 < 1 },
             epsilon: try container.decode(.epsilon, default: 1e-8, mustBeAsFloat: "> 0") { $0 > 0 },
-            weightDecay: try container.decode(.weightDecay, default: Self.defaultWeightDecay, mustBeAsFloat: ">= 0") { $0 >= 0 })
+            weightDecay: try container.decode(.weightDecay, default: Self.defaultWeightDecay, mustBeAsFloat: "in [0, 10]") { $0 >= 0 && $0 <= 10 })
     }
 
     public func encode(to encoder: Encoder) throws {

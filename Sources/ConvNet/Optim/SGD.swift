@@ -89,7 +89,7 @@ public final class SGD: Optimizer {
             let container = try decoder.container(keyedBy: Keys.self)
             learningRate = try container.decode(.learningRate, mustBeAsFloat: "> 0") { $0 > 0 }
             momentum = try container.decode(.momentum, default: 0, mustBeAsFloat: "in [0, 1)") { $0 >= 0 && $0 < 1 }
-            weightDecay = try container.decode(.weightDecay, default: 0, mustBeAsFloat: ">= 0") { $0 >= 0 }
+            weightDecay = try container.decode(.weightDecay, default: 0, mustBeAsFloat: "in [0, 10]") { $0 >= 0 && $0 <= 10 }
             nesterov = try container.decodeIfPresent(Bool.self, forKey: .nesterov) ?? false
         }
 

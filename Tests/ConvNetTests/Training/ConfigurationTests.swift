@@ -125,6 +125,9 @@ final class ConfigurationTests: XCTestCase {
                        "test.json: training.optimizer.learningRate must be > 0, found 1e-320, which is 0 as a 32-bit float")
         XCTAssertEqual(message(json: replacing(#""learningRate": 0.1"#, #""learningRate": 1e39"#)),
                        "test.json: training.optimizer.learningRate must be > 0, found 1e+39, beyond the range of 32-bit floats (about ±3.4e38)")
+        // A weight decay of 1e30 diverged with advice to lower the learning rate.
+        XCTAssertEqual(message(json: replacing(#""momentum": 0.9"#, #""momentum": 0.9, "weightDecay": 1e30"#)),
+                       "test.json: training.optimizer.weightDecay must be in [0, 10], found 1e+30")
         // Label smoothing of 1 as a Float used to stop the process in SoftmaxCrossEntropy's precondition.
         XCTAssertEqual(message(json: replacing(#""seed": 1"#, #""seed": 1, "labelSmoothing": 0.99999999999"#)),
                        "test.json: training.labelSmoothing must be in [0, 1), found 0.99999999999, which is 1 as a 32-bit float")
