@@ -141,10 +141,10 @@ final class ReportTests: XCTestCase {
     }
 
     /// The printed resume command, run by a shell, gives the program the run's arguments
-    /// (without the old --resume) and the new --resume checkpoint, each exactly.
+    /// (without the old --resume, and without --overwrite, which train refuses with --resume) and the new --resume checkpoint, each exactly.
     func testResumeCommandSurvivesTheShell() throws {
         let checkpoint = "/tmp/it's $USER/`id`/last.safetensors"
-        let arguments = ["--config", "runs/it's $HOME.json", "--resume", "old.safetensors", "--init-from=x", "--epochs", "3"] + awkwardWords
+        let arguments = ["--config", "runs/it's $HOME.json", "--resume", "old.safetensors", "--init-from=x", "--overwrite", "--epochs", "3"] + awkwardWords
         let line = Report.resumeCommand("printf '[%s]\\n'", arguments: arguments, checkpoint: checkpoint)
         let expected = ["--config", "runs/it's $HOME.json", "--epochs", "3"] + awkwardWords + ["--resume", checkpoint]
         XCTAssertEqual(try shell(line), expected.map { "[\($0)]\n" }.joined())
