@@ -132,6 +132,35 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// Output that cannot be written is an error, not a silent success: `>/dev/full` and a
+    /// closed stdout give one line on stderr and exit status 1; a reader that closed its pipe
+    /// early still ends the writer by SIGPIPE (141), without a message.
+    func testOutputThatCannotBeWrittenIsAnError() throws {
+        let directory = temporaryDirectory(self)
+        writeBytes(Array("""
+            {"name": "x", "status": "finished", "totalEpochs": 1, "classNames": ["a", "b"], "bestEpoch": 0, "selection": "test",
+             "epochs": [], "lastConfusion": [], "bestConfusion": [], "mistakes": [], "layers": [], "inputShape": [1, 8, 8],
+             "configuration": "{}", "machine": {}}
+            """.utf8), to: directory + "/report.json")
+        let good = try runShell(#""$PRODUCTS/report" . >/dev/null"#, in: directory)
+        XCTAssertEqual(good.status, 0, good.standardError)
+        XCTAssertEqual(good.standardError, "")
+        let full = try runShell(#""$PRODUCTS/report" . >/dev/full"#, in: directory)
+        XCTAssertEqual(full.status, 1)
+        XCTAssertEqual(full.standardError, "error: cannot write the output: no space left on device\n")
+        let closed = try runShell(#""$PRODUCTS/report" . >&-"#, in: directory)
+        XCTAssertEqual(closed.status, 1)
+        XCTAssertEqual(closed.standardError, "error: cannot write the output: standard output is closed\n")
+        let pipe = try runShell(#"{ sleep 1; "$PRODUCTS/report" .; echo $? >status; } | true; cat status"#, in: directory)
+        XCTAssertEqual(pipe.standardOutput, "141\n")
+        XCTAssertEqual(pipe.standardError, "")
+        for name in ["train", "infer", "idx2png", "export"] {
+            let help = try runShell(#""$PRODUCTS/\#(name)" --no-such-option >&-"#, in: directory)
+            XCTAssertEqual(help.status, 1, name)
+            XCTAssertEqual(help.standardError, "error: cannot write the output: standard output is closed\n", name)
+        }
+    }
+
     /// infer's text output escapes control characters in file and class names, so neither
     /// can forge a result line or send a terminal escape; --json keeps them exactly.
     func testInferEscapesNamesInTextOutput() throws {
