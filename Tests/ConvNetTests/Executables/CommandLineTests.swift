@@ -52,12 +52,14 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/out"))
     }
 
-    /// Class names that cannot be folder names are refused by idx2png with one line naming
-    /// the config and the class, before anything is written.
+    /// Class names that cannot be folder names (a bidi override, over NAME_MAX bytes) are
+    /// refused by idx2png with one line naming the config and the class, before anything is written.
     func testIDXToPNGRefusesClassNamesThatAreNotFolderNames() throws {
         let directory = temporaryDirectory(self)
         for (name, problem) in [("..", "it names the folder itself or its parent"), (".", "it names the folder itself or its parent"),
-                                ("", "it is empty"), ("a\nb", "it contains a control character")] {
+                                ("", "it is empty"), ("a\nb", "it contains a control or format character"),
+                                ("4\u{202E}", "it contains a control or format character"),
+                                (String(repeating: "é", count: 128), "it is 256 bytes, more than the 255 a file name can have")] {
             var json = mnistConfigJSON(trainLimit: 10, testLimit: 10, epochs: 1)
             let escaped = String(data: try JSONSerialization.data(withJSONObject: [name]), encoding: .utf8)!.dropFirst().dropLast()
             json = json.replacingOccurrences(of: #""3", "4""#, with: "\(escaped), \"4\"")

@@ -154,7 +154,7 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(folders(["a-b", "a/b"]), "test.json: data.classes[1] is \"a/b\", which would share the folder \"a-b\" with class 0")
         XCTAssertEqual(folders(["..", "dog"]), "test.json: data.classes[0] is \"..\", which cannot be a folder name: it names the folder itself or its parent")
         XCTAssertEqual(folders(["", "dog"]), "test.json: data.classes[0] is \"\", which cannot be a folder name: it is empty")
-        XCTAssertEqual(folders(["cat", "d\u{1B}[2Jog"]), "test.json: data.classes[1] is \"d\\u{1b}[2Jog\", which cannot be a folder name: it contains a control character")
+        XCTAssertEqual(folders(["cat", "d\u{1B}[2Jog"]), "test.json: data.classes[1] is \"d\\u{1b}[2Jog\", which cannot be a folder name: it contains a control or format character")
     }
 
     func testNotJSON() {
