@@ -68,6 +68,8 @@ public struct Configuration: Codable, Equatable, Sendable {
     /// Parses and validates config JSON (see `load`).
     public static func parse(_ json: Data, file: String, overrides: [ConfigurationOverride] = []) throws(ConfigError) -> Configuration {
         var json = json
+        // The decoder would keep one value of a repeated key and drop the other without a word.
+        if let key = firstDuplicateKey(in: Array(json)) { throw ConfigError(file: file, "\(key) appears twice") }
         if !overrides.isEmpty {
             for override in overrides {
                 if let number = override.value as? Double, !number.isFinite {

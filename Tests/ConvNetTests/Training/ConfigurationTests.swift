@@ -157,6 +157,24 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(folders(["cat", "d\u{1B}[2Jog"]), "test.json: data.classes[1] is \"d\\u{1b}[2Jog\", which cannot be a folder name: it contains a control or format character")
     }
 
+    /// A key given twice in one object is refused, naming its path: the decoder would keep
+    /// one value and drop the other without a word (`"epochs": 2, "epochs": 100000` ran 2 epochs).
+    func testDuplicateKeysAreRefused() throws {
+        let json = String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(repositoryRoot)/configs/mnist.json")), as: UTF8.self)
+        XCTAssertNoThrow(try Configuration.parse(Data(json.utf8), file: "c.json"))
+        func parse(_ text: String) -> String {
+            do { _ = try Configuration.parse(Data(text.utf8), file: "c.json"); return "valid" } catch { return error.description }
+        }
+        XCTAssertEqual(parse(json.replacingOccurrences(of: #""epochs":"#, with: #""epochs": 2, "epochs":"#)), "c.json: training.epochs appears twice")
+        XCTAssertEqual(parse(json.replacingOccurrences(of: #""training":"#, with: #""training": {"epochs": 2}, "training":"#)), "c.json: training appears twice")
+        XCTAssertEqual(parse(json.replacingOccurrences(of: #""name":"#, with: #""n\u0061me": "x", "name":"#)), "c.json: name appears twice")
+        XCTAssertEqual(firstDuplicateKey(in: Array(#"{"model": {"layers": [{"type": "a"}, {"type": "dense", "units": 1, "units": 2}]}}"#.utf8)),
+                       "model.layers[1].units")
+        // The same key in different objects, and keys inside strings or arrays, are not duplicates.
+        XCTAssertNil(firstDuplicateKey(in: Array(#"{"a": [{"k": 1}, {"k": 2}], "b": {"k": "\"k\": 1, \"k\""}, "c": ["k", "k"]}"#.utf8)))
+        XCTAssertNil(firstDuplicateKey(in: Array((String(repeating: "[", count: 600) + String(repeating: "]", count: 600)).utf8)))
+    }
+
     func testNotJSON() {
         XCTAssertTrue("\(String(describing: try? Configuration.parse(Data("{".utf8), file: "x.json")))" == "nil")
         assertThrows("x.json: is not valid JSON", contains: true) { try Configuration.parse(Data("{\"name\": ".utf8), file: "x.json") }
