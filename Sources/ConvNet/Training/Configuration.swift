@@ -345,7 +345,7 @@ public struct CheckpointSettings: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(allowed: ["directory", "every", "keep"])
         let container = try decoder.container(keyedBy: Keys.self)
-        directory = try container.decodeIfPresent(String.self, forKey: .directory)
+        directory = try container.decodeIfPresent(.directory, mustBe: "a non-empty folder path") { (path: String) in !path.isEmpty }
         every = try container.decode(.every, default: 1, mustBe: ">= 1") { (value: Int) in value >= 1 }
         keep = try container.decode(.keep, default: 3, mustBe: ">= 0") { (value: Int) in value >= 0 }
     }

@@ -73,6 +73,17 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// `train -o ""` and a negative --max-memory are usage errors naming the option.
+    func testTrainRefusesAnEmptyOutputAndANegativeMemorySize() throws {
+        let directory = temporaryDirectory(self)
+        let config = directory + "/tiny.json"
+        writeBytes(Array(mnistConfigJSON(trainLimit: 64, testLimit: 64, epochs: 1, layers: tinyLayers).utf8), to: config)
+        assertUsageError(try runProduct("train", [config, "-o", ""], in: directory), "--output must name a folder; see train --help")
+        assertUsageError(try runProduct("train", [config, "--max-memory", "-5G"], in: directory),
+                         "--max-memory must be a positive size such as 2G or 500M, found '-5G'; see train --help")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["tiny.json"], "nothing written")
+    }
+
     /// Command-line values that replace the config's are checked like it, and an error names the option.
     func testTrainOptionErrorsNameTheOption() throws {
         let directory = temporaryDirectory(self)

@@ -175,6 +175,22 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertNil(firstDuplicateKey(in: Array((String(repeating: "[", count: 600) + String(repeating: "]", count: 600)).utf8)))
     }
 
+    /// Small messages: an empty checkpoint directory is refused as the config is read; three
+    /// normalisation values for one channel ask for one value per key (not "1 or 1").
+    func testEmptyCheckpointDirectoryAndNormalisationValues() throws {
+        let empty = mnistConfigJSON(trainLimit: 10, testLimit: 10, epochs: 1, checkpointDirectory: "")
+        assertThrows(#"c.json: checkpoint.directory must be a non-empty folder path, found """#) {
+            try Configuration.parse(Data(empty.utf8), file: "c.json")
+        }
+        let three = mnistConfigJSON(trainLimit: 10, testLimit: 10, epochs: 1)
+            .replacingOccurrences(of: #"{"mean": 0.1307, "std": 0.3081}"#, with: #"{"mean": [0.1, 0.2, 0.3], "std": [1, 1, 1]}"#)
+        let configuration = try Configuration.parse(Data(three.utf8), file: "c.json")
+        let data = TrainingData(train: MNIST.train.slice(0..<10), validation: nil, test: MNIST.test.slice(0..<10))
+        assertThrows("c.json: data.normalize has 3 values per key but the images have 1 channel; give 1 value per key") {
+            try data.normalization(for: configuration, configurationFile: "c.json")
+        }
+    }
+
     func testNotJSON() {
         XCTAssertTrue("\(String(describing: try? Configuration.parse(Data("{".utf8), file: "x.json")))" == "nil")
         assertThrows("x.json: is not valid JSON", contains: true) { try Configuration.parse(Data("{\"name\": ".utf8), file: "x.json") }
