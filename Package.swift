@@ -41,9 +41,10 @@ let package = Package(
             name: "ConvNet",
             dependencies: ["CBLAS", "CPNG", "CPNGRows", "CZlib", "CTurboJPEG"],
             swiftSettings: optimized),
+        .target(name: "CStandardOutput"),
         .target(
             name: "CommandLineSupport",
-            dependencies: ["ConvNet", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ConvNet", "CStandardOutput", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(
             name: "ConvNetMPI",
             dependencies: ["ConvNet", "CMPI"]),

@@ -7,7 +7,10 @@ extension ParsableCommand {
     /// reports a usage error as one line on stderr and exits with status 64 (EX_USAGE):
     /// `error: unknown option '--foo'; see train --help`. `--help` and `--version` print as
     /// usual; an error escaping `run()` is one line too, with exit status 1 (or its `ExitCode`).
+    /// Output that cannot be written (`>/dev/full`, stdout closed) is an error too: see
+    /// `finishStandardOutput`.
     public static func mainReportingOneLine() {
+        requireStandardOutput()
         var command: ParsableCommand
         do {
             command = try parseAsRoot()
@@ -19,6 +22,7 @@ extension ParsableCommand {
         }
         do {
             try command.run()
+            finishStandardOutput()
         } catch {
             let code = exitCode(for: error)
             let text = message(for: error)

@@ -31,6 +31,9 @@ struct IDXToPNG: ParsableCommand {
     @Option(parsing: .unconditional, help: "Write only the first N test images (N ≥ 1).")
     var testLimit: Int?
 
+    @Flag(help: "Replace the train/ and test/ folders of an earlier conversion in the output folder (deleted first).")
+    var overwrite = false
+
     @Flag(name: [.short, .long], help: "Print only the final line.")
     var quiet = false
 
@@ -54,6 +57,7 @@ struct IDXToPNG: ParsableCommand {
             if let classes = settings.data.classes, let (index, problem) = ImageFolder.folderProblem(classes) {
                 throw ConfigError(file: configPath, "data.classes[\(index)] is \"\(classes[index])\", \(problem)")
             }
+            try checkOutputFolder()
             settings.data.validation = 0
             if let trainLimit { settings.data.trainLimit = trainLimit }
             if let testLimit { settings.data.testLimit = testLimit }
@@ -70,12 +74,33 @@ struct IDXToPNG: ParsableCommand {
                     fflush(nil)  // all streams: `stdout` is a global the Swift 6 checker cannot prove safe
                 }
             }
+            if overwrite { try removeEarlierConversion() }
             let train = try ImageFolder.write(data.train, to: "\(output)/train", progress: progress("train", data.train.count))
             let test = try ImageFolder.write(data.test, to: "\(output)/test", progress: progress("test", data.test.count))
             if live && !quiet { print("\r\u{1B}[2K", terminator: "") }
             print("Wrote \(Report.grouped(train)) training and \(Report.grouped(test)) test images to \(oneLine(output))/train and \(oneLine(output))/test")
         } catch let error as ConvNetError {
             Report.fail(error.description)
+        }
+    }
+
+    /// Refuses an output folder that already holds something, unless `--overwrite`: writing
+    /// into it would mix old and new images, and old class folders would stay.
+    private func checkOutputFolder() throws(DataError) {
+        guard !overwrite, let entries = try? FileManager.default.contentsOfDirectory(atPath: output), !entries.isEmpty else { return }
+        let more = entries.count > 3 ? " and \(entries.count - 3) more" : ""
+        throw DataError(file: output, "is not empty (it holds \(Report.list(Array(entries.sorted().prefix(3))))\(more)); "
+                            + "give --overwrite to replace its train/ and test/, or another --output")
+    }
+
+    /// Deletes `train/` and `test/` of the output folder, written by an earlier conversion.
+    private func removeEarlierConversion() throws(DataError) {
+        for part in ["train", "test"] {
+            let path = "\(output)/\(part)"
+            guard FileManager.default.fileExists(atPath: path) else { continue }
+            do { try FileManager.default.removeItem(atPath: path) } catch {
+                throw DataError(file: path, "cannot delete the earlier conversion: \(error.localizedDescription)")
+            }
         }
     }
 }

@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue from a training checkpoint (last.safetensors or epoch-NNNN.safetensors).", valueName: "checkpoint"))
     var resume: String?
 
-    @Option(help: ArgumentHelp("Refuse a run whose memory estimate is over this (e.g. 2G, 500M; default: the machine's memory).", valueName: "size"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Refuse a run whose memory estimate is over this (e.g. 2G, 500M; default: the machine's memory).", valueName: "size"))
     var maxMemory: String?
 
     @Flag(help: "Start a new run in a directory that holds an earlier one, deleting its checkpoints, metrics and report.")
@@ -100,8 +100,9 @@ struct Train: ParsableCommand {
         default: break
         }
         if let maxMemory, MemoryBudget.parse(maxMemory) == nil {
-            throw ValidationError("--max-memory must be a size such as 2G or 500M, found '\(maxMemory)'.")
+            throw ValidationError("--max-memory must be a positive size such as 2G or 500M, found '\(maxMemory)'.")
         }
+        if let output, output.isEmpty { throw ValidationError("--output must name a folder") }
         if resume != nil && overwrite {
             throw ValidationError("Give --resume (continue the run) or --overwrite (replace it), not both.")
         }

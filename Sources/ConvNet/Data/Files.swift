@@ -27,7 +27,8 @@ public struct DataError: ConvNetError, Equatable {
     public var description: String { oneLine("\(file): \(message)") }
 }
 
-/// `text` with line breaks and other control characters written as escapes (`\n`, `\u{1b}`),
+/// `text` with line breaks, other control characters and format characters written as escapes
+/// (`\n`, `\u{1b}`, `\u{202e}`),
 /// so an error or a result line quoting a file name, a class name or a config key stays one
 /// line whatever they contain, and cannot send a terminal escape sequence.
 public func oneLine(_ text: String) -> String {
@@ -45,10 +46,13 @@ public func oneLine(_ text: String) -> String {
     return result
 }
 
-/// C0 and C1 control characters, DEL, and the Unicode line and paragraph separators: what a
-/// terminal or a line-reading script may act on rather than show.
+/// C0 and C1 control characters, DEL, the Unicode line and paragraph separators, and format
+/// characters (general category Cf: the bidi overrides and isolates U+202A–202E and U+2066–2069,
+/// the marks U+200E, U+200F and U+061C, zero-width characters, U+FEFF): what a terminal or a
+/// line-reading script may act on rather than show, or what reorders or hides the text around it.
 func isControlCharacter(_ scalar: Unicode.Scalar) -> Bool {
     scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
+        || scalar.properties.generalCategory == .format
 }
 
 /// Reads a whole regular file, refusing directories, FIFOs, devices and sockets, and files

@@ -137,8 +137,9 @@ public enum ImageFolder {
         let className = folderName(className)
         if className.isEmpty { return "it is empty" }
         if className == "." || className == ".." { return "it names the folder itself or its parent" }
-        if className.unicodeScalars.contains(where: isControlCharacter) { return "it contains a control character" }
+        if className.unicodeScalars.contains(where: isControlCharacter) { return "it contains a control or format character" }
         if className.hasPrefix(".") { return "a folder starting with '.' is hidden and not read back" }
+        if className.utf8.count > 255 { return "it is \(className.utf8.count) bytes, more than the 255 a file name can have" }
         return nil
     }
 

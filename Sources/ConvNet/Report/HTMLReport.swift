@@ -211,7 +211,7 @@ public enum HTMLReport {
             let best = run.epochs.first { $0.epoch == run.bestEpoch }
             let bestAccuracy = run.selection == "validation" ? best?.validationAccuracy : best?.testAccuracy
             html += "<tr><td>\(escapeXML(run.name))</td><td>\(escapeXML(run.status))</td><td class=\"number\">\(run.epochs.count)</td>"
-            html += "<td class=\"number\">\(bestAccuracy.map { "\(Report.percent($0)) (\(run.selection), epoch \(run.bestEpoch))" } ?? "")</td>"
+            html += "<td class=\"number\">\(bestAccuracy.map { "\(Report.percent($0)) (\(escapeXML(run.selection)), epoch \(run.bestEpoch))" } ?? "")</td>"
             html += "<td class=\"number\">\(run.epochs.last.map { Report.percent($0.testAccuracy) } ?? "")</td>"
             html += "<td class=\"number\">\(Report.duration(run.epochs.reduce(0) { $0 + $1.seconds }))</td>"
             html += "<td class=\"number\">\(Report.grouped(run.layers.reduce(0) { $0 + $1.parameters }))</td></tr>"

@@ -194,7 +194,22 @@ public struct RunReport: Codable, Equatable, Sendable {
             return "layers holds a count out of range"
         }
         guard mistakes.allSatisfy({ $0.probability.isFinite }) else { return "mistakes holds a probability that is not a number" }
+        // The page pastes these into `src="data:image/png;base64,…"`: only base64 of a PNG may go there.
+        for (index, mistake) in mistakes.enumerated() where !RunReport.isBase64PNG(mistake.png) {
+            return "mistakes[\(index)].png is not a base64 PNG image"
+        }
+        for (index, image) in (filters?.images ?? []).enumerated() where !RunReport.isBase64PNG(image) {
+            return "filters.images[\(index)] is not a base64 PNG image"
+        }
         return nil
+    }
+
+    /// Whether `text` is base64 (letters, digits, `+`, `/`, `=` only) of bytes that start with
+    /// the PNG signature.
+    static func isBase64PNG(_ text: String) -> Bool {
+        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".utf8)
+        guard text.utf8.allSatisfy(alphabet.contains), let bytes = Data(base64Encoded: text) else { return false }
+        return bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
     }
 
     /// Writes `report.json` and `report.html` of this run into `directory`, atomically.

@@ -144,12 +144,14 @@ public enum Report {
 
     /// The command line that resumes an interrupted run: `command` (already shell words, e.g.
     /// `swift run train`), then the run's `arguments` without any `--resume` or `--init-from`
-    /// and its value, then `--resume checkpoint`; every argument quoted by `shellQuoted`.
+    /// and its value and without `--overwrite` (which `train` refuses with `--resume`), then
+    /// `--resume checkpoint`; every argument quoted by `shellQuoted`.
     public static func resumeCommand(_ command: String, arguments: [String], checkpoint: String) -> String {
         var kept: [String] = []
         var skipNext = false
         for argument in arguments {
             if skipNext { skipNext = false; continue }
+            if argument == "--overwrite" { continue }
             if argument == "--resume" || argument == "--init-from" { skipNext = true; continue }
             if argument.hasPrefix("--resume=") || argument.hasPrefix("--init-from=") { continue }
             kept.append(argument)

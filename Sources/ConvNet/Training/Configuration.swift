@@ -68,6 +68,8 @@ public struct Configuration: Codable, Equatable, Sendable {
     /// Parses and validates config JSON (see `load`).
     public static func parse(_ json: Data, file: String, overrides: [ConfigurationOverride] = []) throws(ConfigError) -> Configuration {
         var json = json
+        // The decoder would keep one value of a repeated key and drop the other without a word.
+        if let key = firstDuplicateKey(in: Array(json)) { throw ConfigError(file: file, "\(key) appears twice") }
         if !overrides.isEmpty {
             for override in overrides {
                 if let number = override.value as? Double, !number.isFinite {
@@ -343,7 +345,7 @@ public struct CheckpointSettings: Codable, Equatable, Sendable {
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(allowed: ["directory", "every", "keep"])
         let container = try decoder.container(keyedBy: Keys.self)
-        directory = try container.decodeIfPresent(String.self, forKey: .directory)
+        directory = try container.decodeIfPresent(.directory, mustBe: "a non-empty folder path") { (path: String) in !path.isEmpty }
         every = try container.decode(.every, default: 1, mustBe: ">= 1") { (value: Int) in value >= 1 }
         keep = try container.decode(.keep, default: 3, mustBe: ">= 0") { (value: Int) in value >= 0 }
     }

@@ -201,9 +201,11 @@ public final class Trainer {
                 "stopped in the middle of an epoch with batch size \(stored.training.batchSize), which does not split over \(processes.size) processes; resume it with a process count that divides \(stored.training.batchSize), or from the end of an epoch (an epoch-NNNN.safetensors file)"))
         }
         guard training.batchSize % processes.size == 0 else {
+            // The multiples on either side, or only the one above when the batch is smaller than the process count.
             let lower = training.batchSize / processes.size * processes.size
+            let examples = lower == 0 ? "\(processes.size)" : "\(lower) or \(lower + processes.size)"
             throw .configuration(ConfigError(file: configurationFile,
-                "training.batchSize \(training.batchSize) does not split evenly over \(processes.size) processes; give a multiple of \(processes.size), e.g. --batch-size \(max(lower, processes.size)) or \(lower + processes.size)"))
+                "training.batchSize \(training.batchSize) does not split evenly over \(processes.size) processes; give a multiple of \(processes.size), e.g. --batch-size \(examples)"))
         }
         BLAS.threads = training.threads
         Parallelism.threads = training.threads

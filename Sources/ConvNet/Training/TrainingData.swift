@@ -28,7 +28,7 @@ public struct TrainingData: Sendable {
             let channels = train.sampleShape[0]
             guard normalization.channels == 1 || normalization.channels == channels else {
                 throw .configuration(ConfigError(file: configurationFile,
-                    "data.normalize has \(normalization.channels) values per key but the images have \(channels) channels; give 1 or \(channels)"))
+                    "data.normalize has \(normalization.channels) values per key but the images have \(channels) channel\(channels == 1 ? "" : "s"); give \(channels == 1 ? "1 value" : "1 or \(channels) values") per key"))
             }
             return normalization
         }

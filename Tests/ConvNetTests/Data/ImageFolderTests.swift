@@ -88,7 +88,7 @@ final class ImageFolderTests: XCTestCase {
             ([".", "b"], "class 0 is \".\", which cannot be a folder name: it names the folder itself or its parent"),
             (["", "b"], "class 0 is \"\", which cannot be a folder name: it is empty"),
             (["a/b", "a-b"], "class 1 is \"a-b\", which would share the folder \"a-b\" with class 0"),
-            (["a", "b\nc"], "class 1 is \"b\\nc\", which cannot be a folder name: it contains a control character"),
+            (["a", "b\nc"], "class 1 is \"b\\nc\", which cannot be a folder name: it contains a control or format character"),
             (["a", ".hidden"], "class 1 is \".hidden\", which cannot be a folder name: a folder starting with '.' is hidden and not read back"),
         ] {
             let dataset = Dataset(images: images, labels: [0, 1], sampleShape: [1, 4, 4], classNames: names)
@@ -107,6 +107,19 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(run.standardOutput, "Wrote 30 training and 20 test images to \(directory)/out/train and \(directory)/out/test\n")
         let test = try ImageFolder.load(directory + "/out/test", classNames: MNIST.classes, imageShape: [1, 28, 28])
         XCTAssertEqual(test.count, 20)
+        // A populated output folder is refused; --overwrite deletes the earlier train/ and test/ first.
+        try FileManager.default.createDirectory(atPath: directory + "/out/train/stale", withIntermediateDirectories: true)
+        writeBytes([1], to: directory + "/out/notes.txt")
+        let again = try runProduct("idx2png", ["--config", "configs/mnist.json", "--output", directory + "/out", "--train-limit", "10"], in: repositoryRoot)
+        XCTAssertEqual(again.status, 1)
+        XCTAssertEqual(again.standardError, "error: \(directory)/out: is not empty (it holds [notes.txt, test, train]); "
+                       + "give --overwrite to replace its train/ and test/, or another --output\n")
+        let replaced = try runProduct("idx2png", ["--config", "configs/mnist.json", "--output", directory + "/out", "--train-limit", "10",
+                                                  "--test-limit", "5", "--overwrite"], in: repositoryRoot)
+        XCTAssertEqual(replaced.status, 0, replaced.standardError)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/out/train/stale"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/out/notes.txt"))
+        XCTAssertEqual(try ImageFolder.load(directory + "/out/test", classNames: MNIST.classes, imageShape: [1, 28, 28]).count, 5)
         assertFailsWithOneLine(try runProduct("idx2png", ["--config", "\(repositoryRoot)/configs/mnist-png.json", "--output", "x"], in: directory),
                                "\(repositoryRoot)/configs/mnist-png.json: data.format is png-folders; idx2png converts format idx")
     }

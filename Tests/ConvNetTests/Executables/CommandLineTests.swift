@@ -52,12 +52,14 @@ final class CommandLineTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: directory + "/out"))
     }
 
-    /// Class names that cannot be folder names are refused by idx2png with one line naming
-    /// the config and the class, before anything is written.
+    /// Class names that cannot be folder names (a bidi override, over NAME_MAX bytes) are
+    /// refused by idx2png with one line naming the config and the class, before anything is written.
     func testIDXToPNGRefusesClassNamesThatAreNotFolderNames() throws {
         let directory = temporaryDirectory(self)
         for (name, problem) in [("..", "it names the folder itself or its parent"), (".", "it names the folder itself or its parent"),
-                                ("", "it is empty"), ("a\nb", "it contains a control character")] {
+                                ("", "it is empty"), ("a\nb", "it contains a control or format character"),
+                                ("4\u{202E}", "it contains a control or format character"),
+                                (String(repeating: "é", count: 128), "it is 256 bytes, more than the 255 a file name can have")] {
             var json = mnistConfigJSON(trainLimit: 10, testLimit: 10, epochs: 1)
             let escaped = String(data: try JSONSerialization.data(withJSONObject: [name]), encoding: .utf8)!.dropFirst().dropLast()
             json = json.replacingOccurrences(of: #""3", "4""#, with: "\(escaped), \"4\"")
@@ -69,6 +71,17 @@ final class CommandLineTests: XCTestCase {
             XCTAssertEqual(run.standardError, "error: \(config): data.classes[3] is \"\(oneLine(name))\", \(reason)\n")
             XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["classes.json"], "nothing written")
         }
+    }
+
+    /// `train -o ""` and a negative --max-memory are usage errors naming the option.
+    func testTrainRefusesAnEmptyOutputAndANegativeMemorySize() throws {
+        let directory = temporaryDirectory(self)
+        let config = directory + "/tiny.json"
+        writeBytes(Array(mnistConfigJSON(trainLimit: 64, testLimit: 64, epochs: 1, layers: tinyLayers).utf8), to: config)
+        assertUsageError(try runProduct("train", [config, "-o", ""], in: directory), "--output must name a folder; see train --help")
+        assertUsageError(try runProduct("train", [config, "--max-memory", "-5G"], in: directory),
+                         "--max-memory must be a positive size such as 2G or 500M, found '-5G'; see train --help")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["tiny.json"], "nothing written")
     }
 
     /// Command-line values that replace the config's are checked like it, and an error names the option.
@@ -129,6 +142,35 @@ final class CommandLineTests: XCTestCase {
             let run = try runProduct("report", [directory])
             XCTAssertEqual(run.status, 1)
             XCTAssertEqual(run.standardError, "error: \(directory)/report.json: is not a ConvNet report: \(problem)\n")
+        }
+    }
+
+    /// Output that cannot be written is an error, not a silent success: `>/dev/full` and a
+    /// closed stdout give one line on stderr and exit status 1; a reader that closed its pipe
+    /// early still ends the writer by SIGPIPE (141), without a message.
+    func testOutputThatCannotBeWrittenIsAnError() throws {
+        let directory = temporaryDirectory(self)
+        writeBytes(Array("""
+            {"name": "x", "status": "finished", "totalEpochs": 1, "classNames": ["a", "b"], "bestEpoch": 0, "selection": "test",
+             "epochs": [], "lastConfusion": [], "bestConfusion": [], "mistakes": [], "layers": [], "inputShape": [1, 8, 8],
+             "configuration": "{}", "machine": {}}
+            """.utf8), to: directory + "/report.json")
+        let good = try runShell(#""$PRODUCTS/report" . >/dev/null"#, in: directory)
+        XCTAssertEqual(good.status, 0, good.standardError)
+        XCTAssertEqual(good.standardError, "")
+        let full = try runShell(#""$PRODUCTS/report" . >/dev/full"#, in: directory)
+        XCTAssertEqual(full.status, 1)
+        XCTAssertEqual(full.standardError, "error: cannot write the output: no space left on device\n")
+        let closed = try runShell(#""$PRODUCTS/report" . >&-"#, in: directory)
+        XCTAssertEqual(closed.status, 1)
+        XCTAssertEqual(closed.standardError, "error: cannot write the output: standard output is closed\n")
+        let pipe = try runShell(#"{ sleep 1; "$PRODUCTS/report" .; echo $? >status; } | true; cat status"#, in: directory)
+        XCTAssertEqual(pipe.standardOutput, "141\n")
+        XCTAssertEqual(pipe.standardError, "")
+        for name in ["train", "infer", "idx2png", "export"] {
+            let help = try runShell(#""$PRODUCTS/\#(name)" --no-such-option >&-"#, in: directory)
+            XCTAssertEqual(help.status, 1, name)
+            XCTAssertEqual(help.standardError, "error: cannot write the output: standard output is closed\n", name)
         }
     }
 

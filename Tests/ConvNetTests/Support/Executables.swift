@@ -20,8 +20,19 @@ let productsDirectory: URL = {
 @discardableResult
 func runProduct(_ name: String, _ arguments: [String], in directory: String? = nil,
                 file: StaticString = #filePath, line: UInt = #line) throws -> ProcessOutput {
+    try runProcess(productsDirectory.appendingPathComponent(name), arguments, in: directory)
+}
+
+/// Runs `script` with `/bin/sh -c`, for redirections a `Process` cannot express (`>/dev/full`,
+/// `>&-`, a pipe closed early); `$PRODUCTS` is the directory of the built executables.
+@discardableResult
+func runShell(_ script: String, in directory: String? = nil) throws -> ProcessOutput {
+    try runProcess(URL(fileURLWithPath: "/bin/sh"), ["-c", "PRODUCTS='\(productsDirectory.path)'; " + script], in: directory)
+}
+
+private func runProcess(_ executable: URL, _ arguments: [String], in directory: String?) throws -> ProcessOutput {
     let process = Process()
-    process.executableURL = productsDirectory.appendingPathComponent(name)
+    process.executableURL = executable
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let output = Pipe(), error = Pipe()

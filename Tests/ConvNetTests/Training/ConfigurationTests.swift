@@ -157,7 +157,41 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(folders(["a-b", "a/b"]), "test.json: data.classes[1] is \"a/b\", which would share the folder \"a-b\" with class 0")
         XCTAssertEqual(folders(["..", "dog"]), "test.json: data.classes[0] is \"..\", which cannot be a folder name: it names the folder itself or its parent")
         XCTAssertEqual(folders(["", "dog"]), "test.json: data.classes[0] is \"\", which cannot be a folder name: it is empty")
-        XCTAssertEqual(folders(["cat", "d\u{1B}[2Jog"]), "test.json: data.classes[1] is \"d\\u{1b}[2Jog\", which cannot be a folder name: it contains a control character")
+        XCTAssertEqual(folders(["cat", "d\u{1B}[2Jog"]), "test.json: data.classes[1] is \"d\\u{1b}[2Jog\", which cannot be a folder name: it contains a control or format character")
+    }
+
+    /// A key given twice in one object is refused, naming its path: the decoder would keep
+    /// one value and drop the other without a word (`"epochs": 2, "epochs": 100000` ran 2 epochs).
+    func testDuplicateKeysAreRefused() throws {
+        let json = String(decoding: try Data(contentsOf: URL(fileURLWithPath: "\(repositoryRoot)/configs/mnist.json")), as: UTF8.self)
+        XCTAssertNoThrow(try Configuration.parse(Data(json.utf8), file: "c.json"))
+        func parse(_ text: String) -> String {
+            do { _ = try Configuration.parse(Data(text.utf8), file: "c.json"); return "valid" } catch { return error.description }
+        }
+        XCTAssertEqual(parse(json.replacingOccurrences(of: #""epochs":"#, with: #""epochs": 2, "epochs":"#)), "c.json: training.epochs appears twice")
+        XCTAssertEqual(parse(json.replacingOccurrences(of: #""training":"#, with: #""training": {"epochs": 2}, "training":"#)), "c.json: training appears twice")
+        XCTAssertEqual(parse(json.replacingOccurrences(of: #""name":"#, with: #""n\u0061me": "x", "name":"#)), "c.json: name appears twice")
+        XCTAssertEqual(firstDuplicateKey(in: Array(#"{"model": {"layers": [{"type": "a"}, {"type": "dense", "units": 1, "units": 2}]}}"#.utf8)),
+                       "model.layers[1].units")
+        // The same key in different objects, and keys inside strings or arrays, are not duplicates.
+        XCTAssertNil(firstDuplicateKey(in: Array(#"{"a": [{"k": 1}, {"k": 2}], "b": {"k": "\"k\": 1, \"k\""}, "c": ["k", "k"]}"#.utf8)))
+        XCTAssertNil(firstDuplicateKey(in: Array((String(repeating: "[", count: 600) + String(repeating: "]", count: 600)).utf8)))
+    }
+
+    /// Small messages: an empty checkpoint directory is refused as the config is read; three
+    /// normalisation values for one channel ask for one value per key (not "1 or 1").
+    func testEmptyCheckpointDirectoryAndNormalisationValues() throws {
+        let empty = mnistConfigJSON(trainLimit: 10, testLimit: 10, epochs: 1, checkpointDirectory: "")
+        assertThrows(#"c.json: checkpoint.directory must be a non-empty folder path, found """#) {
+            try Configuration.parse(Data(empty.utf8), file: "c.json")
+        }
+        let three = mnistConfigJSON(trainLimit: 10, testLimit: 10, epochs: 1)
+            .replacingOccurrences(of: #"{"mean": 0.1307, "std": 0.3081}"#, with: #"{"mean": [0.1, 0.2, 0.3], "std": [1, 1, 1]}"#)
+        let configuration = try Configuration.parse(Data(three.utf8), file: "c.json")
+        let data = TrainingData(train: MNIST.train.slice(0..<10), validation: nil, test: MNIST.test.slice(0..<10))
+        assertThrows("c.json: data.normalize has 3 values per key but the images have 1 channel; give 1 value per key") {
+            try data.normalization(for: configuration, configurationFile: "c.json")
+        }
     }
 
     func testNotJSON() {

@@ -191,6 +191,19 @@ final class DataParallelTests: XCTestCase {
                 XCTAssertEqual("\(error)", "test.json: training.batchSize 20 does not split evenly over 3 processes; give a multiple of 3, e.g. --batch-size 18 or 21")
             }
         }
+        // A batch smaller than the process count: the one multiple above it is the example.
+        var small = configuration
+        small.training.batchSize = 2
+        let smallTrio = ThreadedProcessGroup.ranks(3)
+        let smallSplits = onThreads(3) { rank in
+            Result { try Trainer(configuration: small, data: data, checkpointDirectory: temporaryDirectory(self),
+                                 configurationFile: "test.json", processes: smallTrio[rank]) }
+        }
+        for split in smallSplits {
+            XCTAssertThrowsError(try split.get()) { error in
+                XCTAssertEqual("\(error)", "test.json: training.batchSize 2 does not split evenly over 3 processes; give a multiple of 3, e.g. --batch-size 3")
+            }
+        }
         // Every rank finds the same first difference, as the trainer is made.
         let groups = ThreadedProcessGroup.ranks(3)
         let settings = [configuration, configuration, try self.configuration(layers: layers, seed: 4)]

@@ -141,13 +141,71 @@ final class ReportTests: XCTestCase {
     }
 
     /// The printed resume command, run by a shell, gives the program the run's arguments
-    /// (without the old --resume) and the new --resume checkpoint, each exactly.
+    /// (without the old --resume, and without --overwrite, which train refuses with --resume) and the new --resume checkpoint, each exactly.
     func testResumeCommandSurvivesTheShell() throws {
         let checkpoint = "/tmp/it's $USER/`id`/last.safetensors"
-        let arguments = ["--config", "runs/it's $HOME.json", "--resume", "old.safetensors", "--init-from=x", "--epochs", "3"] + awkwardWords
+        let arguments = ["--config", "runs/it's $HOME.json", "--resume", "old.safetensors", "--init-from=x", "--overwrite", "--epochs", "3"] + awkwardWords
         let line = Report.resumeCommand("printf '[%s]\\n'", arguments: arguments, checkpoint: checkpoint)
         let expected = ["--config", "runs/it's $HOME.json", "--epochs", "3"] + awkwardWords + ["--resume", checkpoint]
         XCTAssertEqual(try shell(line), expected.map { "[\($0)]\n" }.joined())
+    }
+
+    /// `report` reads report.json files anyone may have edited, and pastes the images into
+    /// `src="data:image/png;base64,…"`: a field that is not base64 of a PNG is refused, naming
+    /// it, so it cannot close the attribute and add a script or an address to fetch.
+    func testReadRefusesImagesThatAreNotBase64PNG() throws {
+        let directory = temporaryDirectory(self)
+        let png = Data(try PNG.encode(Image(channels: 1, height: 2, width: 2, fill: 7))).base64EncodedString()
+        func report(mistake: String, filters: [String]) -> String {
+            let images = filters.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ", ")
+            return """
+                {"name": "x", "status": "finished", "totalEpochs": 1, "classNames": ["a", "b"], "bestEpoch": 1, "selection": "test",
+                 "epochs": [], "lastConfusion": [], "bestConfusion": [], "layers": [], "inputShape": [1, 2, 2],
+                 "mistakes": [{"png": "\(mistake.replacingOccurrences(of: "\"", with: "\\\""))", "index": 0, "truth": "a", "predicted": "b", "probability": 0.9}],
+                 "filters": {"shape": [2, 1, 2, 2], "images": [\(images)]}, "configuration": "{}", "machine": {}}
+                """
+        }
+        writeBytes(Array(report(mistake: png, filters: [png, png]).utf8), to: directory + "/report.json")
+        XCTAssertEqual(try RunReport.read(directory: directory).mistakes[0].png, png)
+        let script = #"x"/><script>fetch("http://example.com/")</script><img src="x"#
+        let text = Data("hello, not a PNG".utf8).base64EncodedString()
+        for (mistake, filters, problem) in [(script, [png, png], "mistakes[0].png is not a base64 PNG image"),
+                                            (text, [png, png], "mistakes[0].png is not a base64 PNG image"),
+                                            (png, [png, script], "filters.images[1] is not a base64 PNG image"),
+                                            (png, [png, png + "\\n"], "filters.images[1] is not a base64 PNG image")] {
+            writeBytes(Array(report(mistake: mistake, filters: filters).utf8), to: directory + "/report.json")
+            XCTAssertThrowsError(try RunReport.read(directory: directory)) { error in
+                XCTAssertEqual("\(error)", "\(directory)/report.json: is not a ConvNet report: \(problem)")
+            }
+        }
+    }
+
+    /// Every string of a report placed in the page is escaped, the best-epoch selection of a
+    /// comparison too.
+    func testComparisonEscapesTheSelection() throws {
+        let epoch = try JSONDecoder().decode(RunReport.Epoch.self, from: Data("""
+            {"epoch": 1, "learningRate": 0.1, "trainLoss": 0.5, "trainAccuracy": 0.5, "testLoss": 0.5, "testAccuracy": 0.5, "seconds": 1, "imagesPerSecond": 10}
+            """.utf8))
+        let run = RunReport(name: "a", status: "finished", totalEpochs: 1, classNames: ["a", "b"], epochs: [epoch], bestEpoch: 1,
+                            selection: "<script>alert(1)</script>", lastConfusion: [], bestConfusion: [], mistakes: [], filters: nil,
+                            layers: [], inputShape: [1, 2, 2], configuration: "{}", machine: [:])
+        let page = HTMLReport.page(for: [run, run])
+        XCTAssertFalse(page.contains("<script"))
+        XCTAssertTrue(page.contains("50.00% (&lt;script&gt;alert(1)&lt;/script&gt;, epoch 1)"))
+    }
+
+    /// Format characters (Unicode category Cf: bidi overrides, isolates and marks, zero-width
+    /// characters) are escaped like control characters: a class name cannot reorder or hide
+    /// the text printed around it.
+    func testFormatCharactersAreEscaped() {
+        XCTAssertEqual(oneLine("4\u{202E}"), "4\\u{202e}")
+        XCTAssertEqual(oneLine("\u{061C}q"), "\\u{61c}q")
+        XCTAssertEqual(oneLine("a\u{2066}b\u{2069}\u{200E}\u{200F}\u{202A}\u{200B}\u{FEFF}"),
+                       "a\\u{2066}b\\u{2069}\\u{200e}\\u{200f}\\u{202a}\\u{200b}\\u{feff}")
+        XCTAssertEqual(oneLine("Ünïcødé 数字 ٣"), "Ünïcødé 数字 ٣")
+        let result = EvaluationResult(loss: 0.5, correct: 1, count: 2, confusion: [[1, 0], [1, 0]])
+        let text = Report.evaluation(result, classNames: ["4\u{202E}", "\u{061C}q"])
+        XCTAssertTrue(text.hasPrefix("Per-class accuracy: 4\\u{202e} 100.00%  \\u{61c}q 0.00%\n"), text)
     }
 
     /// Class names are printed with control characters escaped: a name cannot add a line to
