@@ -69,8 +69,13 @@ public final class BatchNorm: Layer {
     private var sumJob: (Int) -> Void = { _ in }, squaresJob: (Int) -> Void = { _ in }, normalizeJob: (Int) -> Void = { _ in }
     private var gradientSumJob: (Int) -> Void = { _ in }, inputGradientJob: (Int) -> Void = { _ in }
 
-    /// A batch norm over `channels` channels with γ = 1, β = 0 and fresh running estimates.
-    public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
+    /// Whether the input is flat features `[N, C]` rather than images `[N, C, H, W]`.
+    private let flat: Bool
+
+    /// A batch norm over `channels` channels with γ = 1, β = 0 and fresh running estimates,
+    /// for images or, when `flat`, for flat features.
+    public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, flat: Bool = false) {
+        self.flat = flat
         precondition(channels > 0 && momentum > 0 && momentum <= 1 && epsilon > 0)
         sums = .allocate(capacity: channels + 1)
         sums.initialize(repeating: 0)
@@ -107,7 +112,9 @@ public final class BatchNorm: Layer {
     public var buffers: [Buffer] { [runningMean, runningVariance, batchesTracked] }
 
     public func absorb(_ activation: any ActivationFunction) -> Bool {
-        guard self.activation == nil else { return false }
+        // Over flat features (one value per channel and image) the activation would be applied
+        // one value per call: the separate layer's single pass is faster there.
+        guard self.activation == nil, !flat else { return false }
         self.activation = activation
         return true
     }
@@ -369,7 +376,7 @@ public final class BatchNorm: Layer {
         }
 
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
-            BatchNorm(channels: inputShape[0], momentum: momentum, epsilon: epsilon)
+            BatchNorm(channels: inputShape[0], momentum: momentum, epsilon: epsilon, flat: inputShape.count == 1)
         }
     }
 }

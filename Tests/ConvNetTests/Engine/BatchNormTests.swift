@@ -67,7 +67,7 @@ final class BatchNormTests: XCTestCase {
                 let model = try Sequential(description, seed: 3, fuseActivations: fuse)
                 XCTAssertEqual((model.layers[1] as! BatchNorm).activation != nil, fuse)
                 XCTAssertEqual(model.runsLayer[2], !fuse)
-                XCTAssertEqual(model.runsLayer[6], !fuse)
+                XCTAssertTrue(model.runsLayer[6], "over flat features the activation stays a layer")
                 let loss = SoftmaxCrossEntropy()
                 var values: [Float] = []
                 for step in 0..<2 {
