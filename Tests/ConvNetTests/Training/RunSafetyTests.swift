@@ -6,9 +6,12 @@ import XCTest
 /// earlier run, metrics that agree with the checkpoint whenever the run stopped, no checkpoint
 /// of exploded weights, and no run started that cannot fit in memory.
 final class RunSafetyTests: XCTestCase {
-    private func tinyConfiguration(epochs: Int = 1, trainLimit: Int = 320, batchSize: Int = 64) throws -> Configuration {
+    /// The tiny model on a few hundred MNIST images; with `everyEpoch`, an `epoch-NNNN` file after each epoch.
+    private func tinyConfiguration(epochs: Int = 1, trainLimit: Int = 320, batchSize: Int = 64, everyEpoch: Bool = false) throws -> Configuration {
         let json = mnistConfigJSON(trainLimit: trainLimit, testLimit: 100, epochs: epochs, layers: tinyLayers, batchSize: batchSize)
-        return try Configuration.parse(Data(json.utf8), file: "test.json")
+        var configuration = try Configuration.parse(Data(json.utf8), file: "test.json")
+        if everyEpoch { (configuration.checkpoint.every, configuration.checkpoint.keep) = (1, 5) }
+        return configuration
     }
 
     func testSecondRunIntoALockedDirectoryIsRefused() throws {
@@ -24,9 +27,7 @@ final class RunSafetyTests: XCTestCase {
     }
 
     func testNewRunIntoAnEarlierRunsDirectoryNeedsOverwrite() throws {
-        var configuration = try tinyConfiguration(epochs: 3)
-        configuration.checkpoint.every = 1
-        configuration.checkpoint.keep = 5
+        var configuration = try tinyConfiguration(epochs: 3, everyEpoch: true)
         let data = try TrainerTests.data(configuration)
         let directory = temporaryDirectory(self)
         _ = try Trainer(configuration: configuration, data: data, checkpointDirectory: directory).run()
@@ -45,9 +46,7 @@ final class RunSafetyTests: XCTestCase {
     /// ahead), or with metrics.csv lost: resuming rewrites metrics.csv from the rows the
     /// checkpoint carries, and the run ends with exactly an uninterrupted run's rows.
     func testMetricsAgreeWithTheCheckpointWheneverTheRunStopped() throws {
-        var configuration = try tinyConfiguration(epochs: 3)
-        configuration.checkpoint.every = 1
-        configuration.checkpoint.keep = 5
+        let configuration = try tinyConfiguration(epochs: 3, everyEpoch: true)
         let data = try TrainerTests.data(configuration)
         let straight = temporaryDirectory(self)
         _ = try Trainer(configuration: configuration, data: data, checkpointDirectory: straight).run()
