@@ -1,46 +1,13 @@
 """onnx.checker, then ONNX Runtime against infer's answers (one JSON object per image and
 line); see scripts/check-onnx."""
 import json
-import struct
 import sys
-import zlib
 
 import numpy as np
 import onnx
 import onnxruntime
 
-
-def png(path):
-    """The pixels [C, H, W] of an 8-bit grey or RGB PNG without interlacing (idx2png's, make-colour-mnist's)."""
-    data = open(path, "rb").read()
-    position, compressed = 8, b""
-    while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
-        body = data[position + 8:position + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
-            assert depth == 8 and colour in (0, 2) and interlace == 0, f"{path}: not an 8-bit grey or RGB PNG"
-            channels = 1 if colour == 0 else 3
-        elif kind == b"IDAT":
-            compressed += body
-        position += 12 + length
-    raw, stride = zlib.decompress(compressed), width * channels
-    rows, previous = [], bytearray(stride)
-    for row in range(height):
-        kind, line = raw[row * (stride + 1)], bytearray(raw[row * (stride + 1) + 1:(row + 1) * (stride + 1)])
-        for i in range(stride):
-            left = line[i - channels] if i >= channels else 0
-            up, corner = previous[i], previous[i - channels] if i >= channels else 0
-            if kind == 1: line[i] = (line[i] + left) & 255
-            elif kind == 2: line[i] = (line[i] + up) & 255
-            elif kind == 3: line[i] = (line[i] + (left + up) // 2) & 255
-            elif kind == 4:
-                estimate = left + up - corner
-                pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - corner)
-                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
-        rows.append(bytes(line))
-        previous = line
-    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(height, width, channels).transpose(2, 0, 1)
+from test_images import batch, normalized
 
 
 def main():
@@ -55,13 +22,9 @@ def main():
     failed = [r for r in results if "error" in r]
     if failed:
         sys.exit(f"FAILED: infer could not classify {len(failed)} images, e.g. {failed[0]}")
-    images = np.stack([png(r["file"]) for r in results]).astype(np.float32) / 255
+    images = batch([r["file"] for r in results])
     if meta.get("normalized_inside") != "true":
-        normalization = json.loads(meta["normalization"])
-        channels = images.shape[1]
-        mean = np.array([normalization["mean"][0 if len(normalization["mean"]) == 1 else c] for c in range(channels)], np.float32)
-        std = np.array([normalization["std"][0 if len(normalization["std"]) == 1 else c] for c in range(channels)], np.float32)
-        images = (images - mean[None, :, None, None]) / std[None, :, None, None]
+        images = normalized(images, meta["normalization"])
     session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     outputs = np.concatenate([session.run(None, {"input": images[i:i + 500]})[0] for i in range(0, len(images), 500)])
     if model.graph.output[0].name == "logits":

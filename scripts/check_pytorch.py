@@ -4,12 +4,13 @@ infer's (one JSON object per image and line). See scripts/check-pytorch."""
 import json
 import struct
 import sys
-import zlib
 
 import numpy as np
 import torch
 from torch import nn
 from safetensors.torch import load_file
+
+from test_images import batch, normalized
 
 
 def metadata(path):
@@ -67,38 +68,6 @@ def sequential(model):
     return nn.Sequential(*modules)
 
 
-def png_pixels(path):
-    """The 8-bit grey pixels of a PNG written by idx2png (colour type 0, no interlace)."""
-    data = open(path, "rb").read()
-    position, width, height, compressed = 8, 0, 0, b""
-    while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
-        body = data[position + 8:position + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, colour = struct.unpack(">IIBB", body[:10])
-            assert depth == 8 and colour == 0, f"{path}: not 8-bit grey"
-        elif kind == b"IDAT":
-            compressed += body
-        position += 12 + length
-    raw = zlib.decompress(compressed)
-    rows, previous = [], bytearray(width)
-    for row in range(height):
-        kind, line = raw[row * (width + 1)], bytearray(raw[row * (width + 1) + 1:(row + 1) * (width + 1)])
-        for i in range(width):
-            left = line[i - 1] if i else 0
-            up, corner = previous[i], previous[i - 1] if i else 0
-            if kind == 1: line[i] = (line[i] + left) & 255
-            elif kind == 2: line[i] = (line[i] + up) & 255
-            elif kind == 3: line[i] = (line[i] + (left + up) // 2) & 255
-            elif kind == 4:
-                estimate = left + up - corner
-                pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - corner)
-                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
-        rows.append(bytes(line))
-        previous = line
-    return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(height, width)
-
-
 def main():
     checkpoint, infer_output = sys.argv[1], sys.argv[2]
     meta = metadata(checkpoint)
@@ -107,10 +76,8 @@ def main():
     model.eval()
     print(f"{checkpoint}: load_state_dict(strict=True) into\n{model}")
     classes = json.loads(meta["classes"])
-    normalization = json.loads(meta["normalization"])
     results = [json.loads(line) for line in open(infer_output)]
-    images = np.stack([png_pixels(result["file"]) for result in results]).astype(np.float32) / 255
-    x = torch.from_numpy((images - normalization["mean"]) / normalization["std"]).unsqueeze(1)
+    x = torch.from_numpy(normalized(batch([result["file"] for result in results]), meta["normalization"]))
     with torch.no_grad():
         probabilities = torch.softmax(model(x), dim=1).numpy()
     ours = np.array([[next(p["probability"] for p in result["top"] if p["label"] == name) for name in classes]
