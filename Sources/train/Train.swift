@@ -205,7 +205,7 @@ struct Train: ParsableCommand {
         trainer.gradientSynchronizer?.overlap = !noOverlap
         if !quiet {
             print((try? ModelPlan(settings.model).table) ?? "")
-            print("memory: about \(MemoryBudget.describe(trainer.memoryEstimate)) (model, batch \(settings.training.batchSize / processes.size), data), of \(MemoryBudget.describe(maxMemory.flatMap(MemoryBudget.parse) ?? MemoryBudget.machineBytes))\(maxMemory == nil ? " this machine has" : " allowed by --max-memory")")
+            print("memory: about \(formatBytes(trainer.memoryEstimate)) (model, batch \(settings.training.batchSize / processes.size), data), of \(formatBytes(maxMemory.flatMap(MemoryBudget.parse) ?? MemoryBudget.machineBytes))\(maxMemory == nil ? " this machine has" : " allowed by --max-memory")")
         }
         if let (checkpoint, path) = initial {
             let initialization = try trainer.initialize(from: checkpoint, path: path)

@@ -275,16 +275,15 @@ public struct Checkpoint {
             let extra = tensors.map(\.name).filter { !known.contains($0) && !$0.hasPrefix("velocity.") }
             throw CheckpointError(file: name, "has tensors the model does not use: \(extra.prefix(5).joined(separator: ", "))")
         }
-        for tensor in modelState + optimizerState {
-            guard case .float32(let values) = tensor.values, !allFinite(values) else { continue }
-            throw CheckpointError(file: name, "tensor \"\(tensor.name)\" holds NaN or infinite values: the run that wrote it had diverged")
-        }
         var checkpoint = Checkpoint(model: model, classNames: classNames, normalization: normalization,
                                     preparation: preparation, modelState: modelState, optimizer: optimizer, optimizerState: optimizerState,
                                     configuration: metadata["config"],
                                     epoch: try integer("epoch"), step: try integer("step"),
                                     trainingState: trainingState)
         checkpoint.formatVersionRead = version
+        if let tensor = checkpoint.firstNonFiniteTensor {
+            throw CheckpointError(file: name, "tensor \"\(tensor)\" holds NaN or infinite values: the run that wrote it had diverged")
+        }
         return checkpoint
     }
 

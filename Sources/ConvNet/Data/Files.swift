@@ -191,7 +191,7 @@ func describeErrno(_ code: Int32) -> String {
 }
 
 /// `47.0 MB`, `512 KB`, `12 bytes`.
-func formatBytes(_ count: Int) -> String {
+public func formatBytes(_ count: Int) -> String {
     if count >= 1 << 30 { return String(format: "%.1f GB", Double(count) / Double(1 << 30)) }
     if count >= 1 << 20 { return String(format: "%.1f MB", Double(count) / Double(1 << 20)) }
     if count >= 1 << 10 { return "\(count >> 10) KB" }

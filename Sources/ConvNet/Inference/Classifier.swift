@@ -35,7 +35,7 @@ public final class Classifier {
         let budget = MemoryBudget.machineBytes - MemoryBudget.processBaseBytes
         let perImage = plan.memoryEstimate(batchSize: 1, training: false, threads: Parallelism.threads)
         guard perImage <= budget else {
-            throw CheckpointError(file: file, "its model needs about \(MemoryBudget.describe(perImage)) to classify one image (\(checkpoint.model.input.shapeDescription) input, \(checkpoint.model.layers.count) layers), more than the \(MemoryBudget.describe(budget)) this machine has")
+            throw CheckpointError(file: file, "its model needs about \(formatBytes(perImage)) to classify one image (\(checkpoint.model.input.shapeDescription) input, \(checkpoint.model.layers.count) layers), more than the \(formatBytes(budget)) this machine has")
         }
         batchSize = max(1, min(256, budget / 2 / max(1, perImage)))
         do { model = try checkpoint.makeModel() } catch { throw CheckpointError(file: file, error.message) }

@@ -18,9 +18,6 @@ public enum MemoryBudget {
     /// Memory the process takes before any model or data: the runtimes, OpenBLAS's buffers.
     public static let processBaseBytes = 64 << 20
 
-    /// `2.5 GB`, `143 MB`.
-    public static func describe(_ bytes: Int) -> String { formatBytes(bytes) }
-
     /// Parses a memory size as the command line gives it: `512M`, `2G`, `1.5G`, `800` (MB).
     public static func parse(_ text: String) -> Int? {
         var number = text.trimmingCharacters(in: .whitespaces).uppercased()

@@ -219,7 +219,7 @@ public final class Trainer {
         let limit = memoryLimit ?? MemoryBudget.machineBytes
         guard memoryEstimate <= limit else {
             throw .configuration(ConfigError(file: configurationFile,
-                "the run would need about \(MemoryBudget.describe(memoryEstimate)) (the model with batch \(share), the data, the process), more than the \(MemoryBudget.describe(limit)) \(memoryLimit == nil ? "this machine has" : "of --max-memory"); lower training.batchSize (--batch-size) or the model's size\(memoryLimit == nil ? "" : ", or raise --max-memory")"))
+                "the run would need about \(formatBytes(memoryEstimate)) (the model with batch \(share), the data, the process), more than the \(formatBytes(limit)) \(memoryLimit == nil ? "this machine has" : "of --max-memory"); lower training.batchSize (--batch-size) or the model's size\(memoryLimit == nil ? "" : ", or raise --max-memory")"))
         }
         do {
             model = try Sequential(configuration.model, seed: training.seed)
