@@ -191,12 +191,13 @@ struct Train: ParsableCommand {
         if processes.rank == 0 {
             do { try prepareWritableDirectory(directory) } catch { throw TrainingError.checkpoint(error) }
         }
+        let memoryLimit = maxMemory.flatMap(MemoryBudget.parse)
         let trainer: Trainer
         do {
             trainer = try Trainer(configuration: settings, data: data, checkpointDirectory: directory,
                                   resume: resumed, configurationFile: configPath, processes: processes,
                                   gradientBucketBytes: bucketKb << 10, overwrite: overwrite,
-                                  memoryLimit: maxMemory.flatMap(MemoryBudget.parse))
+                                  memoryLimit: memoryLimit)
         } catch {
             // The processes compare their inputs first thing: any other error is then everyone's.
             if processes.size > 1, !error.isCommunicationFailure { throw SharedError(error: error) }
@@ -205,7 +206,7 @@ struct Train: ParsableCommand {
         trainer.gradientSynchronizer?.overlap = !noOverlap
         if !quiet {
             print((try? ModelPlan(settings.model).table) ?? "")
-            print("memory: about \(formatBytes(trainer.memoryEstimate)) (model, batch \(settings.training.batchSize / processes.size), data), of \(formatBytes(maxMemory.flatMap(MemoryBudget.parse) ?? MemoryBudget.machineBytes))\(maxMemory == nil ? " this machine has" : " allowed by --max-memory")")
+            print("memory: about \(formatBytes(trainer.memoryEstimate)) (model, batch \(settings.training.batchSize / processes.size), data), of \(formatBytes(memoryLimit ?? MemoryBudget.machineBytes))\(memoryLimit == nil ? " this machine has" : " allowed by --max-memory")")
         }
         if let (checkpoint, path) = initial {
             let initialization = try trainer.initialize(from: checkpoint, path: path)
