@@ -36,10 +36,12 @@ let package = Package(
             name: "CMPI", pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "MallocCounter"),
+        // ConvNet's own SGEMM micro-kernel: C, optimized in debug builds too (as the engine is).
+        .target(name: "CMatrixKernels", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "CPNGRows", dependencies: ["CPNG"]),
         .target(
             name: "ConvNet",
-            dependencies: ["CBLAS", "CPNG", "CPNGRows", "CZlib", "CTurboJPEG"],
+            dependencies: ["CBLAS", "CMatrixKernels", "CPNG", "CPNGRows", "CZlib", "CTurboJPEG"],
             swiftSettings: optimized),
         .target(name: "CStandardOutput"),
         .target(
@@ -73,7 +75,7 @@ let package = Package(
             path: "Tests/TestFixtures"),
         .testTarget(
             name: "ConvNetTests",
-            dependencies: ["ConvNet", "TestFixtures", "CZlib", "CPNG", "train", "infer", "idx2png", "report", "export"],
+            dependencies: ["ConvNet", "TestFixtures", "CMatrixKernels", "CZlib", "CPNG", "train", "infer", "idx2png", "report", "export"],
             swiftSettings: optimized),
         .testTarget(
             name: "ConvNetFuzzTests",

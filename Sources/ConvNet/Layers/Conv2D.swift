@@ -15,7 +15,12 @@
 ///
 /// One image at a time keeps each column matrix in cache between im2col and its GEMM
 /// and needs no transposes (measured on LeNet's shapes: per-image SGEMMs run as fast as
-/// batched ones). The batch is split into contiguous shares, one per worker thread;
+/// batched ones). The products run on `MatrixKernels` (ConvNet's own AVX-512 SGEMM) where the
+/// CPU has it, with W packed once per pass instead of once per image, else on OpenBLAS; with
+/// `MatrixKernels` the weight gradient of a deep enough layer (C·KH·KW ≥ 128) is accumulated
+/// transposed, dWᵀ += cols·dYᵀ (the columns read in place, dY transposed per image), and
+/// transposed back once per pass; a shallower layer's dY transpose would cost more than its
+/// product, and OpenBLAS computes its dW as it is. The batch is split into contiguous shares, one per worker thread;
 /// with fewer images than workers, each image's output rows are split instead.
 ///
 /// The column workspace is bounded: each worker keeps the columns of as many of its
@@ -38,6 +43,17 @@ public final class Conv2D: Layer {
     public let bias: Parameter?
     /// Upper bound in bytes on the column workspace (one image's columns always fit).
     public var workspaceLimit: Int
+    /// Which SGEMM runs the products: `MatrixKernels` where the CPU has AVX-512, else OpenBLAS.
+    public var backend: Backend = Conv2D.defaultBackend
+
+    /// The SGEMM behind a convolution's products.
+    public enum Backend: String, Sendable, CaseIterable { case openBLAS = "openblas", matrixKernels = "own" }
+
+    /// The backend new convolutions start with: `MatrixKernels` where the CPU has AVX-512.
+    /// `bench --convolution-gemm openblas` and tests set it before building a model, to compare
+    /// the two or to reproduce the first release's arithmetic bit for bit. `nonisolated(unsafe)`:
+    /// read only when a layer is created, on the thread building the model.
+    nonisolated(unsafe) public static var defaultBackend: Backend = MatrixKernels.isAvailable ? .matrixKernels : .openBLAS
 
     /// 1 MB: on LeNet, recomputing each image's columns in backward while they are hot
     /// in cache beats keeping the whole batch's (8 MB) from forward, by about 10%.
@@ -51,8 +67,10 @@ public final class Conv2D: Layer {
     private var input: Tensor?
     private var geometry: ConvolutionGeometry?
     /// The pass in progress, for the worker jobs: phase, the image whose rows are split,
-    /// ∂loss/∂y, whether dX is wanted, and how many workers share the backward pass.
+    /// ∂loss/∂y, whether dX is wanted, how many workers share the backward pass, and whether
+    /// they accumulate dWᵀ with `MatrixKernels` (else dW with OpenBLAS).
     private var phase = Phase.inference, splitImage = 0, outputGradient: Tensor?, backwardWorkers = 1
+    private var transposedWeightGradient = false
     private var needsInputGradient = true
     private var forwardJob: (Int) -> Void = { _ in }, splitRowsJob: (Int) -> Void = { _ in }
     private var backwardJob: (Int) -> Void = { _ in }, sumGradientsJob: (Int) -> Void = { _ in }
@@ -60,6 +78,8 @@ public final class Conv2D: Layer {
     private let output = Tensor(shape: [0])
     /// Input gradient `[N, C, H, W]`.
     private let inputGradient = Tensor(shape: [0])
+    /// W `[F, C·KH·KW]` packed for `MatrixKernels` (forward), and Wᵀ `[C·KH·KW, F]` (dCols = Wᵀ·dY).
+    private let packedWeight = Tensor(shape: [0]), packedTransposedWeight = Tensor(shape: [0])
     /// One workspace per worker thread; each worker takes a contiguous share of the images.
     private var workspaces: [Workspace] = []
 
@@ -67,11 +87,14 @@ public final class Conv2D: Layer {
     private final class Workspace {
         /// Column matrices `[slots, C·KH·KW, OH·OW]`, one slot per retained image.
         let columns = Tensor(shape: [0])
-        /// This worker's share of dW `[F, C·KH·KW]` and db `[F]` (worker 0 adds into the parameters directly).
+        /// This worker's share of dW `[F, C·KH·KW]` (with `MatrixKernels` dWᵀ `[C·KH·KW, F]`) and
+        /// db `[F]` (with OpenBLAS, worker 0 adds into the parameters directly).
         let weightGradient = Tensor(shape: [0])
         let biasGradient = Tensor(shape: [0])
         /// dY ⊙ f′ of one image `[F, OH·OW]`, when an activation is absorbed.
         let maskedGradient = Tensor(shape: [0])
+        /// dYᵀ of one image `[OH·OW, F]`, for dWᵀ with `MatrixKernels`.
+        let transposedGradient = Tensor(shape: [0])
         /// The images whose columns `columns` holds from forward, in slot order (empty when none).
         var imagesInColumns = 0..<0
     }
@@ -141,6 +164,11 @@ public final class Conv2D: Layer {
         self.phase = phase
         output.reshape(batch, filters, g.outputHeight, g.outputWidth)
         while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
+        if backend == .matrixKernels {
+            packedWeight.reshape(to: [MatrixKernels.packedCount(rows: filters, depth: g.columnRows)])
+            MatrixKernels.pack(rows: filters, depth: g.columnRows, weight.value.data,
+                               rowStride: g.columnRows, depthStride: 1, into: packedWeight.data)
+        }
         if batch < Parallelism.threads {
             // Fewer images than workers: split each image's output rows instead.
             for image in 0..<batch {
@@ -168,7 +196,7 @@ public final class Conv2D: Layer {
             im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: g.columnsPerImage)
             // y [F, OH·OW] = W [F, C·KH·KW] · columns [C·KH·KW, OH·OW] (+ b, activation)
             let y = output.data + image * filters * g.columnsPerImage
-            BLAS.gemm(m: filters, n: g.columnsPerImage, k: g.columnRows, a: weight.value.data, b: columns, c: y)
+            multiplyWeight(columns, columns: g.columnsPerImage, depth: g.columnRows, into: y, rowStride: g.columnsPerImage)
             finishOutput(y, spatial: g.columnsPerImage, rowStride: g.columnsPerImage)
         }
         workspace.imagesInColumns = retain ? images : 0..<0
@@ -185,8 +213,21 @@ public final class Conv2D: Layer {
         im2col(input.data + splitImage * g.inputCount, geometry: g, outputRows: outputRows,
                into: workspace.columns.data, rowStride: width)
         let y = output.data + splitImage * filters * spatial + outputRows.lowerBound * g.outputWidth
-        BLAS.gemm(m: filters, n: width, k: rows, a: weight.value.data, b: workspace.columns.data, c: y, ldc: spatial)
+        multiplyWeight(workspace.columns.data, columns: width, depth: rows, into: y, rowStride: spatial)
         finishOutput(y, spatial: width, rowStride: spatial)
+    }
+
+    /// y `[F, columns]` (rows `rowStride` apart) = W `[F, depth]` · columns `[depth, columns]`.
+    @inline(__always)
+    private func multiplyWeight(_ columnMatrix: UnsafePointer<Float>, columns: Int, depth: Int,
+                                into y: UnsafeMutablePointer<Float>, rowStride: Int) {
+        switch backend {
+        case .matrixKernels:
+            MatrixKernels.multiply(m: filters, n: columns, k: depth, packed: packedWeight.data,
+                                   b: columnMatrix, ldb: columns, c: y, ldc: rowStride)
+        case .openBLAS:
+            BLAS.gemm(m: filters, n: columns, k: depth, a: weight.value.data, b: columnMatrix, c: y, ldc: rowStride)
+        }
     }
 
     /// y[f, s] = f(y[f, s] + b[f]) for `s < spatial` in an output `[F, rowStride]`, with
@@ -213,9 +254,17 @@ public final class Conv2D: Layer {
         self.needsInputGradient = needsInputGradient
         self.outputGradient = outputGradient
         backwardWorkers = min(Parallelism.threads, input.shape[0])
+        transposedWeightGradient = backend == .matrixKernels && (geometry?.columnRows ?? 0) >= 128
         while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
+        if backend == .matrixKernels && needsInputGradient, let g = geometry {
+            // Wᵀ [C·KH·KW, F]: element (r, f) is W[f, r].
+            packedTransposedWeight.reshape(to: [MatrixKernels.packedCount(rows: g.columnRows, depth: filters)])
+            MatrixKernels.pack(rows: g.columnRows, depth: filters, weight.value.data,
+                               rowStride: 1, depthStride: g.columnRows, into: packedTransposedWeight.data)
+        }
         forEachWorker(backwardJob)
-        if backwardWorkers > 1 { forEachWorker(sumGradientsJob) }
+        // Accumulating dWᵀ, every worker holds its own, transposed back in the sum.
+        if backwardWorkers > 1 || transposedWeightGradient { forEachWorker(sumGradientsJob) }
         return needsInputGradient ? inputGradient : nil
     }
 
@@ -227,18 +276,24 @@ public final class Conv2D: Layer {
         let images = partition(input.shape[0], worker: worker, of: backwardWorkers)
         let (spatial, rows, matrixSize) = (g.columnsPerImage, g.columnRows, g.columnRows * g.columnsPerImage)
         // Worker 0 adds into the parameters' gradients; the others into their own, summed afterwards.
+        // Accumulating dWᵀ [C·KH·KW, F], every worker does so in its own buffer.
+        let (kernels, transposed) = (backend == .matrixKernels, transposedWeightGradient)
         let weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?
-        if worker == 0 {
+        if worker == 0 && !transposed {
             weightGradient = weight.gradient.data
+        } else {
+            workspace.weightGradient.reshape(to: transposed ? [rows, filters] : weight.value.shape)
+            workspace.weightGradient.fill(0)
+            weightGradient = workspace.weightGradient.data
+        }
+        if worker == 0 {
             biasGradient = bias?.gradient.data
         } else {
-            workspace.weightGradient.reshape(to: weight.value.shape)
-            workspace.weightGradient.fill(0)
             workspace.biasGradient.reshape(1, filters)
             workspace.biasGradient.fill(0)
-            weightGradient = workspace.weightGradient.data
             biasGradient = bias == nil ? nil : workspace.biasGradient.data
         }
+        if transposed { workspace.transposedGradient.reshape(spatial, filters) }
         let retained = workspace.imagesInColumns == images
         if !retained { workspace.columns.reshape(1, rows, spatial) }
         if activation != nil { workspace.maskedGradient.reshape(filters, spatial) }
@@ -255,11 +310,24 @@ public final class Conv2D: Layer {
             if let biasGradient {
                 addRowSums(of: gradient, rows: filters, columns: spatial, into: biasGradient)
             }
-            // dW [F, C·KH·KW] += dY [F, OH·OW] · colsᵀ
-            BLAS.gemm(transposeB: true, m: filters, n: rows, k: spatial, a: gradient, b: columns, beta: 1, c: weightGradient)
+            if transposed {
+                // dWᵀ [C·KH·KW, F] += cols [C·KH·KW, OH·OW] · dYᵀ [OH·OW, F]
+                let gradientTransposed = workspace.transposedGradient.data
+                transpose(gradient, rows: filters, columns: spatial, into: gradientTransposed)
+                MatrixKernels.multiply(m: rows, n: filters, k: spatial, a: columns, lda: spatial,
+                                       b: gradientTransposed, ldb: filters, c: weightGradient, ldc: filters, accumulate: true)
+            } else {
+                // dW [F, C·KH·KW] += dY [F, OH·OW] · colsᵀ
+                BLAS.gemm(transposeB: true, m: filters, n: rows, k: spatial, a: gradient, b: columns, beta: 1, c: weightGradient)
+            }
             guard needsInputGradient else { continue }
             // dCols [C·KH·KW, OH·OW] = Wᵀ · dY, written over the columns (no longer needed).
-            BLAS.gemm(transposeA: true, m: rows, n: spatial, k: filters, a: weight.value.data, b: gradient, c: columns)
+            if kernels {
+                MatrixKernels.multiply(m: rows, n: spatial, k: filters, packed: packedTransposedWeight.data,
+                                       b: gradient, ldb: spatial, c: columns, ldc: spatial)
+            } else {
+                BLAS.gemm(transposeA: true, m: rows, n: spatial, k: filters, a: weight.value.data, b: gradient, c: columns)
+            }
             let imageGradient = inputGradient.data + image * g.inputCount
             imageGradient.update(repeating: 0, count: g.inputCount)
             col2im(columns, rowStride: spatial, geometry: g, addingInto: imageGradient)
@@ -267,13 +335,26 @@ public final class Conv2D: Layer {
         workspace.imagesInColumns = 0..<0
     }
 
-    /// One worker's share of adding workers 1… partial dW (and, on worker 0, db) into the gradients.
+    /// One worker's share of adding the workers' partial dW (and, on worker 0, db) into the
+    /// gradients: workers 1…, or every worker's dWᵀ transposed when they accumulated dWᵀ.
     private func sumGradientsShare(_ worker: Int) {
         let destination = weight.gradient.data
-        let range = partition(weight.gradient.count, worker: worker, of: Parallelism.threads)
-        for other in 1..<backwardWorkers {
-            let source = workspaces[other].weightGradient.data
-            addFloats(from: source + range.lowerBound, into: destination + range.lowerBound, count: range.count)
+        if transposedWeightGradient {
+            // dW[f, r] += Σ_w dWᵀ_w[r, f], over this worker's filters.
+            let depth = weight.gradient.count / filters
+            for filter in partition(filters, worker: worker, of: Parallelism.threads) {
+                let row = destination + filter * depth
+                for other in 0..<backwardWorkers {
+                    let source = workspaces[other].weightGradient.data + filter
+                    for r in 0..<depth { row[r] += source[r * filters] }
+                }
+            }
+        } else {
+            let range = partition(weight.gradient.count, worker: worker, of: Parallelism.threads)
+            for other in 1..<backwardWorkers {
+                let source = workspaces[other].weightGradient.data
+                addFloats(from: source + range.lowerBound, into: destination + range.lowerBound, count: range.count)
+            }
         }
         if worker == 0, let bias {
             for other in 1..<backwardWorkers {
@@ -290,6 +371,15 @@ public final class Conv2D: Layer {
                             paddingHeight: paddingHeight, paddingWidth: paddingWidth)
     }
 
+}
+
+/// transposed[c, r] = matrix[r, c] for a row-major `[rows, columns]` matrix.
+@inline(__always)
+func transpose(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into transposed: UnsafeMutablePointer<Float>) {
+    for row in 0..<rows {
+        let source = matrix + row * columns
+        for column in 0..<columns { transposed[column * rows + row] = source[column] }
+    }
 }
 
 /// sums[r] += Σ_c matrix[r, c] for a row-major `[rows, columns]` matrix.

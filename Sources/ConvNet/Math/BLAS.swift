@@ -1,4 +1,5 @@
 import CBLAS
+import CMatrixKernels
 import Foundation
 
 /// The only file that talks to BLAS (OpenBLAS through its CBLAS interface).

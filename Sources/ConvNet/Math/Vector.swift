@@ -151,3 +151,15 @@ func addBiasLeaky(_ input: UnsafePointer<Float>, bias: Float, slope: Float, into
         i += 1
     }
 }
+
+/// pointer[0..<16] as one vector (unaligned).
+@_transparent
+func load16(_ pointer: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(pointer).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+/// pointer[0..<16] = value (unaligned).
+@_transparent
+func store16(_ value: SIMD16<Float>, _ pointer: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD16<Float>.self)
+}

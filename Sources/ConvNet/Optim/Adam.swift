@@ -56,27 +56,40 @@ public final class Adam: Optimizer {
         forEachWorker(stepJob)
     }
 
+    /// One worker's share of the arena, 16 values at a time (the pointers may alias as far as the
+    /// compiler knows, so a plain loop stays scalar: measured 6× slower), then the rest one by one.
+    /// Each lane computes exactly what the scalar formula does, in the same order.
     private func stepShare(_ worker: Int) {
         let range = partition(arena.count, worker: worker, of: Parallelism.threads)
         let (w, g, m, v) = (arena.values.data, arena.gradients.data, firstMoment.data, secondMoment.data)
-        let (beta1, beta2, epsilon, stepSize, root) = (betas.0, betas.1, self.epsilon, stepSize, secondCorrectionRoot)
-        if decoupledWeightDecay {
-            let shrink = 1 - learningRate * weightDecay
-            for i in range {
-                w[i] *= shrink
-                m[i] = beta1 * m[i] + (1 - beta1) * g[i]
-                v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
-                w[i] -= stepSize * m[i] / (v[i].squareRoot() / root + epsilon)
-            }
-        } else {
-            let decay = weightDecay
-            for i in range {
-                let gradient = g[i] + decay * w[i]
-                m[i] = beta1 * m[i] + (1 - beta1) * gradient
-                v[i] = beta2 * v[i] + (1 - beta2) * gradient * gradient
-                w[i] -= stepSize * m[i] / (v[i].squareRoot() / root + epsilon)
-            }
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            var (weight, first, second) = (load16(w + i), load16(m + i), load16(v + i))
+            update(&weight, gradient: load16(g + i), first: &first, second: &second)
+            store16(weight, w + i); store16(first, m + i); store16(second, v + i)
+            i += 16
         }
+        while i < range.upperBound {
+            update(&w[i], gradient: g[i], first: &m[i], second: &v[i])
+            i += 1
+        }
+    }
+
+    /// One Adam or AdamW update of a weight (one value or 16 lanes) and its moments.
+    @inline(__always)
+    private func update<Value: LaneArithmetic>(_ weight: inout Value, gradient: Value, first: inout Value, second: inout Value) {
+        let (beta1, beta2) = (Value(repeating: betas.0), Value(repeating: betas.1))
+        let one = Value(repeating: 1)
+        var gradient = gradient
+        if decoupledWeightDecay {
+            weight *= Value(repeating: 1 - learningRate * weightDecay)
+        } else {
+            gradient = gradient + Value(repeating: weightDecay) * weight
+        }
+        first = beta1 * first + (one - beta1) * gradient
+        second = beta2 * second + (one - beta2) * gradient * gradient
+        weight -= Value(repeating: stepSize) * first
+            / (second.squareRootValue / Value(repeating: secondCorrectionRoot) + Value(repeating: epsilon))
     }
 
     public var state: [NamedTensor] {
@@ -154,3 +167,4 @@ extension AdamSpecification {
              weightDecay: Float(weightDecay), decoupledWeightDecay: Self.decoupled)
     }
 }
+

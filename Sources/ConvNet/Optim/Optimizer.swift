@@ -109,3 +109,25 @@ extension ParameterArena {
         }
     }
 }
+
+/// What an optimizer's update needs of a Float and of SIMD16<Float>, so one generic update
+/// runs on 16 lanes at a time and on the remainder one value at a time, with the same result.
+protocol LaneArithmetic {
+    init(repeating value: Float)
+    static func + (left: Self, right: Self) -> Self
+    static func - (left: Self, right: Self) -> Self
+    static func * (left: Self, right: Self) -> Self
+    static func / (left: Self, right: Self) -> Self
+    static func *= (left: inout Self, right: Self)
+    static func -= (left: inout Self, right: Self)
+    var squareRootValue: Self { get }
+}
+
+extension Float: LaneArithmetic {
+    init(repeating value: Float) { self = value }
+    var squareRootValue: Float { squareRoot() }
+}
+
+extension SIMD16: LaneArithmetic where Scalar == Float {
+    var squareRootValue: SIMD16<Float> { squareRoot() }
+}

@@ -38,22 +38,35 @@ public final class SGD: Optimizer {
         forEachWorker(stepJob)
     }
 
+    /// One worker's share of the arena, 16 values at a time, then the rest one by one (a plain
+    /// loop over these pointers stays scalar: the compiler cannot rule out aliasing).
     private func stepShare(_ worker: Int) {
-        let (rate, momentum, decay) = (learningRate, self.momentum, weightDecay)
         let range = partition(arena.count, worker: worker, of: Parallelism.threads)
         let w = arena.values.data, g = arena.gradients.data, v = velocity.data
-        // Two loops rather than a branch inside one, so each vectorises.
+        var i = range.lowerBound
+        while i + 16 <= range.upperBound {
+            var (weight, speed) = (load16(w + i), load16(v + i))
+            update(&weight, gradient: load16(g + i), velocity: &speed)
+            store16(weight, w + i); store16(speed, v + i)
+            i += 16
+        }
+        while i < range.upperBound {
+            update(&w[i], gradient: g[i], velocity: &v[i])
+            i += 1
+        }
+    }
+
+    /// One update of a weight (one value or 16 lanes) and its velocity.
+    @inline(__always)
+    private func update<Value: LaneArithmetic>(_ weight: inout Value, gradient: Value, velocity: inout Value) {
+        let (rate, momentum, decay) = (Value(repeating: learningRate), Value(repeating: self.momentum), Value(repeating: weightDecay))
         if nesterov {
-            for i in range {
-                let d = g[i] + decay * w[i]
-                v[i] = momentum * v[i] + d
-                w[i] -= rate * (d + momentum * v[i])
-            }
+            let d = gradient + decay * weight
+            velocity = momentum * velocity + d
+            weight -= rate * (d + momentum * velocity)
         } else {
-            for i in range {
-                v[i] = momentum * v[i] + g[i] + decay * w[i]
-                w[i] -= rate * v[i]
-            }
+            velocity = momentum * velocity + gradient + decay * weight
+            weight -= rate * velocity
         }
     }
 

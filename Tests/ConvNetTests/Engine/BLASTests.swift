@@ -1,4 +1,5 @@
 import CBLAS
+import CMatrixKernels
 import Foundation
 import XCTest
 @testable import ConvNet

@@ -1,0 +1,182 @@
+// ConvNet's SGEMM micro-kernel (AVX-512), for the products of one image's convolution.
+//
+// C [m, n] (+)= A [m, k] · B [k, n], all row-major. C is computed in tiles of up to 6 rows and
+// 64 columns (four 16-float vectors), 24 accumulators held in registers over the whole depth:
+// for each p, the tile's row of B is loaded once (4 vectors) and each of the 6 values of A's
+// column p is broadcast and multiplied into it. B is read in place, never copied: in a
+// convolution it is the image's im2col columns [C·KH·KW, OH·OW], or ∂loss/∂y, already in cache.
+// A is read through two strides, so it can be a packed weight matrix (panels of 6 rows, p-major:
+// packed once per step, not once per image as a BLAS call would) or a plain row-major matrix.
+#include "MatrixKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// The depth processed per pass over C: B's tile of 64 columns stays in L2 (at most 128 KB).
+#define DEPTH_BLOCK 512
+
+int convnet_cpu_has_avx512(void) {
+#if defined(__x86_64__)
+    unsigned int eax, ebx, ecx, edx;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
+    if (!(ecx & (1u << 27))) return 0;  // OSXSAVE: xgetbv is available
+    unsigned int low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    if ((low & 0xE6) != 0xE6) return 0;  // SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM state
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(7), "c"(0));
+    const unsigned int wanted = (1u << 16) | (1u << 17) | (1u << 30) | (1u << 31);  // F, DQ, BW, VL
+    return (ebx & wanted) == wanted;
+#else
+    return 0;
+#endif
+}
+
+long convnet_packed_count(long m, long k) {
+    return (m + CONVNET_PANEL_ROWS - 1) / CONVNET_PANEL_ROWS * CONVNET_PANEL_ROWS * k;
+}
+
+void convnet_pack(long m, long k, const float *a, long row_stride, long column_stride, float *packed) {
+    const long panels = (m + CONVNET_PANEL_ROWS - 1) / CONVNET_PANEL_ROWS;
+    for (long panel = 0; panel < panels; panel++) {
+        float *destination = packed + panel * CONVNET_PANEL_ROWS * k;
+        for (long p = 0; p < k; p++) {
+            for (long r = 0; r < CONVNET_PANEL_ROWS; r++) {
+                const long i = panel * CONVNET_PANEL_ROWS + r;
+                destination[p * CONVNET_PANEL_ROWS + r] = i < m ? a[i * row_stride + p * column_stride] : 0;
+            }
+        }
+    }
+}
+
+// Where A's element (i, p) is: a + (i / 6) · panel_stride + (i % 6) · row_stride + p · depth_stride.
+typedef struct {
+    const float *a;
+    long panel_stride, row_stride, depth_stride;
+} MatrixA;
+
+#if defined(__x86_64__)
+#define AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
+
+// One tile: `rows` (1…6) rows of C and `vectors` (1…4) vectors of 16 columns, the last one
+// masked by `last`. Inlined with constant rows and vectors, so the accumulators are registers.
+static inline __attribute__((always_inline)) AVX512 void tile(
+    const int rows, const int vectors, long k, const float *a, long row_stride, long depth_stride,
+    const float *b, long ldb, float *c, long ldc, __mmask16 last, int accumulate) {
+    __m512 sum[CONVNET_PANEL_ROWS][4];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < vectors; j++) sum[i][j] = _mm512_setzero_ps();
+    for (long p = 0; p < k; p++) {
+        __m512 row[4];
+        for (int j = 0; j < vectors - 1; j++) row[j] = _mm512_loadu_ps(b + p * ldb + 16 * j);
+        row[vectors - 1] = _mm512_maskz_loadu_ps(last, b + p * ldb + 16 * (vectors - 1));
+        for (int i = 0; i < rows; i++) {
+            const __m512 value = _mm512_set1_ps(a[i * row_stride + p * depth_stride]);
+            for (int j = 0; j < vectors; j++) sum[i][j] = _mm512_fmadd_ps(value, row[j], sum[i][j]);
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < vectors; j++) {
+            float *destination = c + i * ldc + 16 * j;
+            const __mmask16 mask = j == vectors - 1 ? last : (__mmask16)0xFFFF;
+            __m512 result = sum[i][j];
+            if (accumulate) result = _mm512_add_ps(result, _mm512_maskz_loadu_ps(mask, destination));
+            _mm512_mask_storeu_ps(destination, mask, result);
+        }
+    }
+}
+
+typedef void (*TileFunction)(long, const float *, long, long, const float *, long, float *, long, __mmask16, int);
+
+#define TILE(ROWS, VECTORS)                                                                         \
+    static AVX512 void tile_##ROWS##_##VECTORS(long k, const float *a, long rs, long ds,            \
+        const float *b, long ldb, float *c, long ldc, __mmask16 last, int accumulate) {             \
+        tile(ROWS, VECTORS, k, a, rs, ds, b, ldb, c, ldc, last, accumulate);                        \
+    }
+#define TILES(ROWS) TILE(ROWS, 1) TILE(ROWS, 2) TILE(ROWS, 3) TILE(ROWS, 4)
+TILES(1) TILES(2) TILES(3) TILES(4) TILES(5) TILES(6)
+#define ROW_OF_TILES(ROWS) {tile_##ROWS##_1, tile_##ROWS##_2, tile_##ROWS##_3, tile_##ROWS##_4}
+static const TileFunction tiles[CONVNET_PANEL_ROWS][4] = {
+    ROW_OF_TILES(1), ROW_OF_TILES(2), ROW_OF_TILES(3), ROW_OF_TILES(4), ROW_OF_TILES(5), ROW_OF_TILES(6),
+};
+
+static AVX512 void multiply_avx512(long m, long n, long k, MatrixA a, const float *b, long ldb,
+                                   float *c, long ldc, int accumulate) {
+    for (long depth = 0; depth < k; depth += DEPTH_BLOCK) {
+        const long kc = k - depth < DEPTH_BLOCK ? k - depth : DEPTH_BLOCK;
+        const int add = accumulate || depth > 0;
+        for (long column = 0; column < n; column += 64) {
+            const long width = n - column < 64 ? n - column : 64;
+            const int vectors = (int)((width + 15) / 16);
+            const int remainder = (int)(width - 16 * (vectors - 1));
+            const __mmask16 last = (__mmask16)((1u << remainder) - 1);
+            for (long row = 0; row < m; row += CONVNET_PANEL_ROWS) {
+                const int rows = (int)(m - row < CONVNET_PANEL_ROWS ? m - row : CONVNET_PANEL_ROWS);
+                const float *panel = a.a + row / CONVNET_PANEL_ROWS * a.panel_stride + depth * a.depth_stride;
+                tiles[rows - 1][vectors - 1](kc, panel, a.row_stride, a.depth_stride,
+                                             b + depth * ldb + column, ldb, c + row * ldc + column, ldc,
+                                             last, add);
+            }
+        }
+    }
+}
+#endif
+
+// Plain loops for CPUs without AVX-512 (ConvNet uses OpenBLAS there; these keep the functions
+// total and right on any CPU).
+static void multiply_plain(long m, long n, long k, MatrixA a, const float *b, long ldb,
+                           float *c, long ldc, int accumulate) {
+    for (long i = 0; i < m; i++) {
+        const float *row = a.a + i / CONVNET_PANEL_ROWS * a.panel_stride + i % CONVNET_PANEL_ROWS * a.row_stride;
+        for (long j = 0; j < n; j++) {
+            float sum = 0;
+            for (long p = 0; p < k; p++) sum += row[p * a.depth_stride] * b[p * ldb + j];
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum;
+        }
+    }
+}
+
+// Whether the AVX-512 kernels may run: asked once (0 unknown, 1 no, 2 yes).
+static int known = 0;
+
+void convnet_matrix_kernels_allow_avx512(int allowed) {
+    __atomic_store_n(&known, allowed && convnet_cpu_has_avx512() ? 2 : 1, __ATOMIC_RELAXED);
+}
+
+static int has_avx512(void) {
+    int answer = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (answer == 0) {
+        answer = convnet_cpu_has_avx512() ? 2 : 1;
+        __atomic_store_n(&known, answer, __ATOMIC_RELAXED);
+    }
+    return answer == 2;
+}
+
+// C (+)= A · B with the depth and sizes checked: an empty product leaves C zero (or as it was).
+static void product(long m, long n, long k, MatrixA a, const float *b, long ldb, float *c, long ldc, int accumulate) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (long i = 0; i < m && !accumulate; i++)
+            for (long j = 0; j < n; j++) c[i * ldc + j] = 0;
+        return;
+    }
+#if defined(__x86_64__)
+    if (has_avx512()) {
+        multiply_avx512(m, n, k, a, b, ldb, c, ldc, accumulate);
+        return;
+    }
+#endif
+    multiply_plain(m, n, k, a, b, ldb, c, ldc, accumulate);
+}
+
+void convnet_gemm_packed(long m, long n, long k, const float *packed, const float *b, long ldb,
+                         float *c, long ldc, int accumulate) {
+    const MatrixA a = {packed, CONVNET_PANEL_ROWS * k, 1, CONVNET_PANEL_ROWS};
+    product(m, n, k, a, b, ldb, c, ldc, accumulate);
+}
+
+void convnet_gemm_rows(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                       float *c, long ldc, int accumulate) {
+    const MatrixA rows = {a, CONVNET_PANEL_ROWS * lda, lda, 1};
+    product(m, n, k, rows, b, ldb, c, ldc, accumulate);
+}

@@ -1,0 +1,122 @@
+import CMatrixKernels
+import XCTest
+@testable import ConvNet
+
+/// ConvNet's own SGEMM (`MatrixKernels`) against a triple loop in Double, and convolutions on it
+/// against the same convolutions on OpenBLAS.
+final class MatrixKernelsTests: XCTestCase {
+    override func tearDown() {
+        Parallelism.threads = 1
+        convnet_matrix_kernels_allow_avx512(1)
+    }
+
+    /// C (+)= A·B for shapes around the tile (6 rows × 64 columns, vectors of 16), deeper than
+    /// one depth block (512), with A packed from a row-major matrix, packed from a transposed
+    /// one, and read in place; leading dimensions wider than the matrices, and what lies
+    /// outside C's columns left alone. Run on the AVX-512 kernels (where the CPU has them) and
+    /// on the plain loops.
+    func testProductsAgainstTripleLoop() {
+        let shapes = [(1, 1, 1), (6, 64, 5), (7, 65, 3), (5, 17, 9), (13, 130, 600), (50, 64, 500),
+                      (25, 20, 576), (500, 50, 64), (12, 48, 1), (2, 16, 1030)]
+        for avx512 in [true, false] {
+            convnet_matrix_kernels_allow_avx512(avx512 ? 1 : 0)
+            for (m, n, k) in shapes {
+                let (lda, ldb, ldc) = (k + 3, n + 5, n + 2)
+                let a = randomTensor([m, lda], seed: 1), b = randomTensor([k, ldb], seed: 2)
+                let transposedA = Tensor(shape: [k, m])  // Aᵀ stored row-major [k, m]
+                for i in 0..<m { for p in 0..<k { transposedA[p * m + i] = a[i * lda + p] } }
+                var expected = [Double](repeating: 0, count: m * n), scale = [Double](repeating: 0, count: m * n)
+                for i in 0..<m {
+                    for j in 0..<n {
+                        for p in 0..<k {
+                            expected[i * n + j] += Double(a[i * lda + p]) * Double(b[p * ldb + j])
+                            scale[i * n + j] += abs(Double(a[i * lda + p]) * Double(b[p * ldb + j]))
+                        }
+                    }
+                }
+                let packed = Tensor(shape: [MatrixKernels.packedCount(rows: m, depth: k)])
+                for (form, accumulate) in [("packed", false), ("packed transposed", true), ("rows", false), ("rows", true)] {
+                    let c = randomTensor([m, ldc], seed: 3)
+                    let before = c.values
+                    switch form {
+                    case "packed":
+                        MatrixKernels.pack(rows: m, depth: k, a.data, rowStride: lda, depthStride: 1, into: packed.data)
+                        MatrixKernels.multiply(m: m, n: n, k: k, packed: packed.data, b: b.data, ldb: ldb,
+                                               c: c.data, ldc: ldc, accumulate: accumulate)
+                    case "packed transposed":
+                        MatrixKernels.pack(rows: m, depth: k, transposedA.data, rowStride: 1, depthStride: m, into: packed.data)
+                        MatrixKernels.multiply(m: m, n: n, k: k, packed: packed.data, b: b.data, ldb: ldb,
+                                               c: c.data, ldc: ldc, accumulate: accumulate)
+                    default:
+                        MatrixKernels.multiply(m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb,
+                                               c: c.data, ldc: ldc, accumulate: accumulate)
+                    }
+                    for i in 0..<m {
+                        for j in 0..<ldc {
+                            let index = i * ldc + j
+                            guard j < n else {
+                                XCTAssertEqual(c[index], before[index], "\(form) [\(m), \(n), \(k)] wrote outside C at (\(i), \(j))")
+                                continue
+                            }
+                            let want = expected[i * n + j] + (accumulate ? Double(before[index]) : 0)
+                            let tolerance = 1e-6 * (scale[i * n + j] + 1)
+                            if abs(Double(c[index]) - want) > tolerance {
+                                XCTFail("\(form) accumulate \(accumulate) avx512 \(avx512) [\(m), \(n), \(k)] at (\(i), \(j)): \(c[index]) against \(want)")
+                                return
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An empty depth: C = 0, or C unchanged when accumulating.
+    func testEmptyDepth() {
+        let c = randomTensor([3, 4], seed: 1), before = c.values
+        let unused = Tensor(shape: [1])
+        MatrixKernels.multiply(m: 3, n: 4, k: 0, a: unused.data, lda: 1, b: unused.data, ldb: 4, c: c.data, ldc: 4, accumulate: true)
+        XCTAssertEqual(c.values, before)
+        MatrixKernels.multiply(m: 3, n: 4, k: 0, a: unused.data, lda: 1, b: unused.data, ldb: 4, c: c.data, ldc: 4)
+        XCTAssertEqual(c.values, [Float](repeating: 0, count: 12))
+    }
+
+    /// A convolution on MatrixKernels against the same convolution on OpenBLAS: output, dX, dW
+    /// and db, for LeNet's shapes (dW transposed and not), padding and stride, an absorbed ReLU,
+    /// one and two threads, a batch smaller than the threads (rows split), and no dX wanted.
+    func testConvolutionMatchesOpenBLAS() throws {
+        try XCTSkipUnless(MatrixKernels.isAvailable, "this CPU has no AVX-512: convolutions run on OpenBLAS only")
+        let cases: [(input: [Int], filters: Int, kernel: Int, stride: Int, padding: Int, relu: Bool)] = [
+            ([4, 20, 12, 12], 50, 5, 1, 0, true),   // LeNet's conv 50@5×5: dWᵀ (C·KH·KW = 500)
+            ([4, 1, 28, 28], 20, 5, 1, 0, false),   // LeNet's conv 20@5×5: dW on OpenBLAS (25)
+            ([3, 6, 11, 9], 7, 3, 2, 1, true),
+            ([1, 8, 10, 10], 33, 5, 1, 2, false),   // batch 1: rows split over two threads
+        ]
+        for threads in [1, 2] {
+            Parallelism.threads = threads
+            for (index, c) in cases.enumerated() {
+                var results: [[[Float]]] = []
+                for backend in [Conv2D.Backend.openBLAS, .matrixKernels] {
+                    var random = SeededRandom(seed: 7)
+                    let layer = Conv2D(inputChannels: c.input[1], filters: c.filters, kernelHeight: c.kernel, kernelWidth: c.kernel,
+                                       strideHeight: c.stride, strideWidth: c.stride, paddingHeight: c.padding, paddingWidth: c.padding,
+                                       random: &random)
+                    layer.backend = backend
+                    for i in 0..<(layer.bias?.value.count ?? 0) { layer.bias?.value[i] = Float(i % 5) * 0.1 - 0.2 }
+                    if c.relu { _ = layer.absorb(ReLU()) }
+                    let x = randomTensor(c.input, seed: 11)
+                    let inference = layer.forward(x, phase: .inference).values
+                    let y = layer.forward(x, phase: .training)
+                    let dy = randomTensor(y.shape, seed: 12)
+                    let dx = layer.backward(dy, needsInputGradient: true)?.values ?? []
+                    _ = layer.forward(x, phase: .training)
+                    _ = layer.backward(dy, needsInputGradient: false)  // dW and db add up: twice the gradient
+                    results.append([inference, y.values, dx, layer.weight.gradient.values, layer.bias?.gradient.values ?? []])
+                }
+                for (part, name) in ["inference output", "training output", "dX", "dW", "db"].enumerated() {
+                    assertClose(results[1][part], results[0][part], tolerance: 1e-4, "case \(index), \(threads) threads, \(name)")
+                }
+            }
+        }
+    }
+}
