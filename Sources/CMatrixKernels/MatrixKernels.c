@@ -1,17 +1,20 @@
 // ConvNet's SGEMM micro-kernel (AVX-512), for the products of one image's convolution.
 //
-// C [m, n] (+)= A [m, k] · B [k, n], all row-major. C is computed in tiles of up to 6 rows and
+// C [m, n] (+)= A [m, k] · B [k, n], row-major. C is computed in tiles of up to 6 rows and
 // 64 columns (four 16-float vectors), 24 accumulators held in registers over the whole depth:
 // for each p, the tile's row of B is loaded once (4 vectors) and each of the 6 values of A's
-// column p is broadcast and multiplied into it. B is read in place, never copied: in a
-// convolution it is the image's im2col columns [C·KH·KW, OH·OW], or ∂loss/∂y, already in cache.
-// A is read through two strides, so it can be a packed weight matrix (panels of 6 rows, p-major:
-// packed once per step, not once per image as a BLAS call would) or a plain row-major matrix.
+// column p is broadcast and multiplied into it. Nothing is copied: B is read in place (in a
+// convolution, the image's im2col columns [C·KH·KW, OH·OW], or ∂loss/∂y, already in cache), and
+// A through two strides, so it can be a weight matrix or its transpose as stored. Measured on
+// LeNet's shapes, packing A into panels first (what BLAS does on every call) gained nothing.
 #include "MatrixKernels.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+
+// Rows of C in one tile.
+#define TILE_ROWS 6
 
 // The depth processed per pass over C: B's tile of 64 columns stays in L2 (at most 128 KB).
 #define DEPTH_BLOCK 512
@@ -32,27 +35,10 @@ int convnet_cpu_has_avx512(void) {
 #endif
 }
 
-long convnet_packed_count(long m, long k) {
-    return (m + CONVNET_PANEL_ROWS - 1) / CONVNET_PANEL_ROWS * CONVNET_PANEL_ROWS * k;
-}
-
-void convnet_pack(long m, long k, const float *a, long row_stride, long column_stride, float *packed) {
-    const long panels = (m + CONVNET_PANEL_ROWS - 1) / CONVNET_PANEL_ROWS;
-    for (long panel = 0; panel < panels; panel++) {
-        float *destination = packed + panel * CONVNET_PANEL_ROWS * k;
-        for (long p = 0; p < k; p++) {
-            for (long r = 0; r < CONVNET_PANEL_ROWS; r++) {
-                const long i = panel * CONVNET_PANEL_ROWS + r;
-                destination[p * CONVNET_PANEL_ROWS + r] = i < m ? a[i * row_stride + p * column_stride] : 0;
-            }
-        }
-    }
-}
-
-// Where A's element (i, p) is: a + (i / 6) · panel_stride + (i % 6) · row_stride + p · depth_stride.
+// Where A's element (i, p) is: a + i · row_stride + p · depth_stride.
 typedef struct {
     const float *a;
-    long panel_stride, row_stride, depth_stride;
+    long row_stride, depth_stride;
 } MatrixA;
 
 #if defined(__x86_64__)
@@ -63,7 +49,7 @@ typedef struct {
 static inline __attribute__((always_inline)) AVX512 void tile(
     const int rows, const int vectors, long k, const float *a, long row_stride, long depth_stride,
     const float *b, long ldb, float *c, long ldc, __mmask16 last, int accumulate) {
-    __m512 sum[CONVNET_PANEL_ROWS][4];
+    __m512 sum[TILE_ROWS][4];
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < vectors; j++) sum[i][j] = _mm512_setzero_ps();
     for (long p = 0; p < k; p++) {
@@ -96,7 +82,7 @@ typedef void (*TileFunction)(long, const float *, long, long, const float *, lon
 #define TILES(ROWS) TILE(ROWS, 1) TILE(ROWS, 2) TILE(ROWS, 3) TILE(ROWS, 4)
 TILES(1) TILES(2) TILES(3) TILES(4) TILES(5) TILES(6)
 #define ROW_OF_TILES(ROWS) {tile_##ROWS##_1, tile_##ROWS##_2, tile_##ROWS##_3, tile_##ROWS##_4}
-static const TileFunction tiles[CONVNET_PANEL_ROWS][4] = {
+static const TileFunction tiles[TILE_ROWS][4] = {
     ROW_OF_TILES(1), ROW_OF_TILES(2), ROW_OF_TILES(3), ROW_OF_TILES(4), ROW_OF_TILES(5), ROW_OF_TILES(6),
 };
 
@@ -110,10 +96,10 @@ static AVX512 void multiply_avx512(long m, long n, long k, MatrixA a, const floa
             const int vectors = (int)((width + 15) / 16);
             const int remainder = (int)(width - 16 * (vectors - 1));
             const __mmask16 last = (__mmask16)((1u << remainder) - 1);
-            for (long row = 0; row < m; row += CONVNET_PANEL_ROWS) {
-                const int rows = (int)(m - row < CONVNET_PANEL_ROWS ? m - row : CONVNET_PANEL_ROWS);
-                const float *panel = a.a + row / CONVNET_PANEL_ROWS * a.panel_stride + depth * a.depth_stride;
-                tiles[rows - 1][vectors - 1](kc, panel, a.row_stride, a.depth_stride,
+            for (long row = 0; row < m; row += TILE_ROWS) {
+                const int rows = (int)(m - row < TILE_ROWS ? m - row : TILE_ROWS);
+                const float *first = a.a + row * a.row_stride + depth * a.depth_stride;
+                tiles[rows - 1][vectors - 1](kc, first, a.row_stride, a.depth_stride,
                                              b + depth * ldb + column, ldb, c + row * ldc + column, ldc,
                                              last, add);
             }
@@ -127,7 +113,7 @@ static AVX512 void multiply_avx512(long m, long n, long k, MatrixA a, const floa
 static void multiply_plain(long m, long n, long k, MatrixA a, const float *b, long ldb,
                            float *c, long ldc, int accumulate) {
     for (long i = 0; i < m; i++) {
-        const float *row = a.a + i / CONVNET_PANEL_ROWS * a.panel_stride + i % CONVNET_PANEL_ROWS * a.row_stride;
+        const float *row = a.a + i * a.row_stride;
         for (long j = 0; j < n; j++) {
             float sum = 0;
             for (long p = 0; p < k; p++) sum += row[p * a.depth_stride] * b[p * ldb + j];
@@ -169,14 +155,8 @@ static void product(long m, long n, long k, MatrixA a, const float *b, long ldb,
     multiply_plain(m, n, k, a, b, ldb, c, ldc, accumulate);
 }
 
-void convnet_gemm_packed(long m, long n, long k, const float *packed, const float *b, long ldb,
-                         float *c, long ldc, int accumulate) {
-    const MatrixA a = {packed, CONVNET_PANEL_ROWS * k, 1, CONVNET_PANEL_ROWS};
-    product(m, n, k, a, b, ldb, c, ldc, accumulate);
-}
-
-void convnet_gemm_rows(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-                       float *c, long ldc, int accumulate) {
-    const MatrixA rows = {a, CONVNET_PANEL_ROWS * lda, lda, 1};
-    product(m, n, k, rows, b, ldb, c, ldc, accumulate);
+void convnet_gemm(long m, long n, long k, const float *a, long row_stride, long depth_stride,
+                  const float *b, long ldb, float *c, long ldc, int accumulate) {
+    const MatrixA matrix = {a, row_stride, depth_stride};
+    product(m, n, k, matrix, b, ldb, c, ldc, accumulate);
 }

@@ -15,8 +15,9 @@
 ///
 /// One image at a time keeps each column matrix in cache between im2col and its GEMM
 /// and needs no transposes (measured on LeNet's shapes: per-image SGEMMs run as fast as
-/// batched ones). The products run on `MatrixKernels` (ConvNet's own AVX-512 SGEMM) where the
-/// CPU has it, with W packed once per pass instead of once per image, else on OpenBLAS; with
+/// batched ones). The products run on `MatrixKernels` (ConvNet's own AVX-512 SGEMM, which
+/// reads W, Wᵀ and the columns where they lie instead of copying them for every image) where
+/// the CPU has it, else on OpenBLAS; with
 /// `MatrixKernels` the weight gradient of a deep enough layer (C·KH·KW ≥ 128) is accumulated
 /// transposed, dWᵀ += cols·dYᵀ (the columns read in place, dY transposed per image), and
 /// transposed back once per pass; a shallower layer's dY transpose would cost more than its
@@ -78,8 +79,6 @@ public final class Conv2D: Layer {
     private let output = Tensor(shape: [0])
     /// Input gradient `[N, C, H, W]`.
     private let inputGradient = Tensor(shape: [0])
-    /// W `[F, C·KH·KW]` packed for `MatrixKernels` (forward), and Wᵀ `[C·KH·KW, F]` (dCols = Wᵀ·dY).
-    private let packedWeight = Tensor(shape: [0]), packedTransposedWeight = Tensor(shape: [0])
     /// One workspace per worker thread; each worker takes a contiguous share of the images.
     private var workspaces: [Workspace] = []
 
@@ -164,11 +163,6 @@ public final class Conv2D: Layer {
         self.phase = phase
         output.reshape(batch, filters, g.outputHeight, g.outputWidth)
         while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
-        if backend == .matrixKernels {
-            packedWeight.reshape(to: [MatrixKernels.packedCount(rows: filters, depth: g.columnRows)])
-            MatrixKernels.pack(rows: filters, depth: g.columnRows, weight.value.data,
-                               rowStride: g.columnRows, depthStride: 1, into: packedWeight.data)
-        }
         if batch < Parallelism.threads {
             // Fewer images than workers: split each image's output rows instead.
             for image in 0..<batch {
@@ -223,7 +217,7 @@ public final class Conv2D: Layer {
                                 into y: UnsafeMutablePointer<Float>, rowStride: Int) {
         switch backend {
         case .matrixKernels:
-            MatrixKernels.multiply(m: filters, n: columns, k: depth, packed: packedWeight.data,
+            MatrixKernels.multiply(m: filters, n: columns, k: depth, a: weight.value.data, rowStride: depth, depthStride: 1,
                                    b: columnMatrix, ldb: columns, c: y, ldc: rowStride)
         case .openBLAS:
             BLAS.gemm(m: filters, n: columns, k: depth, a: weight.value.data, b: columnMatrix, c: y, ldc: rowStride)
@@ -256,12 +250,6 @@ public final class Conv2D: Layer {
         backwardWorkers = min(Parallelism.threads, input.shape[0])
         transposedWeightGradient = backend == .matrixKernels && (geometry?.columnRows ?? 0) >= 128
         while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
-        if backend == .matrixKernels && needsInputGradient, let g = geometry {
-            // Wᵀ [C·KH·KW, F]: element (r, f) is W[f, r].
-            packedTransposedWeight.reshape(to: [MatrixKernels.packedCount(rows: g.columnRows, depth: filters)])
-            MatrixKernels.pack(rows: g.columnRows, depth: filters, weight.value.data,
-                               rowStride: 1, depthStride: g.columnRows, into: packedTransposedWeight.data)
-        }
         forEachWorker(backwardJob)
         // Accumulating dWᵀ, every worker holds its own, transposed back in the sum.
         if backwardWorkers > 1 || transposedWeightGradient { forEachWorker(sumGradientsJob) }
@@ -314,7 +302,7 @@ public final class Conv2D: Layer {
                 // dWᵀ [C·KH·KW, F] += cols [C·KH·KW, OH·OW] · dYᵀ [OH·OW, F]
                 let gradientTransposed = workspace.transposedGradient.data
                 transpose(gradient, rows: filters, columns: spatial, into: gradientTransposed)
-                MatrixKernels.multiply(m: rows, n: filters, k: spatial, a: columns, lda: spatial,
+                MatrixKernels.multiply(m: rows, n: filters, k: spatial, a: columns, rowStride: spatial, depthStride: 1,
                                        b: gradientTransposed, ldb: filters, c: weightGradient, ldc: filters, accumulate: true)
             } else {
                 // dW [F, C·KH·KW] += dY [F, OH·OW] · colsᵀ
@@ -323,7 +311,8 @@ public final class Conv2D: Layer {
             guard needsInputGradient else { continue }
             // dCols [C·KH·KW, OH·OW] = Wᵀ · dY, written over the columns (no longer needed).
             if kernels {
-                MatrixKernels.multiply(m: rows, n: spatial, k: filters, packed: packedTransposedWeight.data,
+                // Wᵀ as stored: element (r, f) is W[f, r].
+                MatrixKernels.multiply(m: rows, n: spatial, k: filters, a: weight.value.data, rowStride: 1, depthStride: rows,
                                        b: gradient, ldb: spatial, c: columns, ldc: spatial)
             } else {
                 BLAS.gemm(transposeA: true, m: rows, n: spatial, k: filters, a: weight.value.data, b: gradient, c: columns)

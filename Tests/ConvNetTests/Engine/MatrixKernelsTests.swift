@@ -10,11 +10,10 @@ final class MatrixKernelsTests: XCTestCase {
         convnet_matrix_kernels_allow_avx512(1)
     }
 
-    /// C (+)= A·B for shapes around the tile (6 rows × 64 columns, vectors of 16), deeper than
-    /// one depth block (512), with A packed from a row-major matrix, packed from a transposed
-    /// one, and read in place; leading dimensions wider than the matrices, and what lies
-    /// outside C's columns left alone. Run on the AVX-512 kernels (where the CPU has them) and
-    /// on the plain loops.
+    /// C (+)= A·B for shapes around the tile (6 rows × 64 columns, vectors of 16) and deeper than
+    /// one depth block (512), with A read from a row-major matrix and from the transpose of one,
+    /// leading dimensions wider than the matrices, and what lies outside C's columns left alone.
+    /// Run on the AVX-512 kernel (where the CPU has it) and on the plain loops.
     func testProductsAgainstTripleLoop() {
         let shapes = [(1, 1, 1), (6, 64, 5), (7, 65, 3), (5, 17, 9), (13, 130, 600), (50, 64, 500),
                       (25, 20, 576), (500, 50, 64), (12, 48, 1), (2, 16, 1030)]
@@ -23,8 +22,8 @@ final class MatrixKernelsTests: XCTestCase {
             for (m, n, k) in shapes {
                 let (lda, ldb, ldc) = (k + 3, n + 5, n + 2)
                 let a = randomTensor([m, lda], seed: 1), b = randomTensor([k, ldb], seed: 2)
-                let transposedA = Tensor(shape: [k, m])  // Aᵀ stored row-major [k, m]
-                for i in 0..<m { for p in 0..<k { transposedA[p * m + i] = a[i * lda + p] } }
+                let transposedA = Tensor(shape: [k, m + 1])  // Aᵀ stored row-major [k, m], rows m + 1 apart
+                for i in 0..<m { for p in 0..<k { transposedA[p * (m + 1) + i] = a[i * lda + p] } }
                 var expected = [Double](repeating: 0, count: m * n), scale = [Double](repeating: 0, count: m * n)
                 for i in 0..<m {
                     for j in 0..<n {
@@ -34,34 +33,28 @@ final class MatrixKernelsTests: XCTestCase {
                         }
                     }
                 }
-                let packed = Tensor(shape: [MatrixKernels.packedCount(rows: m, depth: k)])
-                for (form, accumulate) in [("packed", false), ("packed transposed", true), ("rows", false), ("rows", true)] {
+                for (transposed, accumulate) in [(false, false), (false, true), (true, false), (true, true)] {
                     let c = randomTensor([m, ldc], seed: 3)
                     let before = c.values
-                    switch form {
-                    case "packed":
-                        MatrixKernels.pack(rows: m, depth: k, a.data, rowStride: lda, depthStride: 1, into: packed.data)
-                        MatrixKernels.multiply(m: m, n: n, k: k, packed: packed.data, b: b.data, ldb: ldb,
-                                               c: c.data, ldc: ldc, accumulate: accumulate)
-                    case "packed transposed":
-                        MatrixKernels.pack(rows: m, depth: k, transposedA.data, rowStride: 1, depthStride: m, into: packed.data)
-                        MatrixKernels.multiply(m: m, n: n, k: k, packed: packed.data, b: b.data, ldb: ldb,
-                                               c: c.data, ldc: ldc, accumulate: accumulate)
-                    default:
-                        MatrixKernels.multiply(m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb,
-                                               c: c.data, ldc: ldc, accumulate: accumulate)
+                    if transposed {
+                        MatrixKernels.multiply(m: m, n: n, k: k, a: transposedA.data, rowStride: 1, depthStride: m + 1,
+                                               b: b.data, ldb: ldb, c: c.data, ldc: ldc, accumulate: accumulate)
+                    } else {
+                        MatrixKernels.multiply(m: m, n: n, k: k, a: a.data, rowStride: lda, depthStride: 1,
+                                               b: b.data, ldb: ldb, c: c.data, ldc: ldc, accumulate: accumulate)
                     }
+                    let form = "transposed A \(transposed), accumulate \(accumulate), avx512 \(avx512), [\(m), \(n), \(k)]"
                     for i in 0..<m {
                         for j in 0..<ldc {
                             let index = i * ldc + j
                             guard j < n else {
-                                XCTAssertEqual(c[index], before[index], "\(form) [\(m), \(n), \(k)] wrote outside C at (\(i), \(j))")
+                                XCTAssertEqual(c[index], before[index], "\(form) wrote outside C at (\(i), \(j))")
                                 continue
                             }
                             let want = expected[i * n + j] + (accumulate ? Double(before[index]) : 0)
                             let tolerance = 1e-6 * (scale[i * n + j] + 1)
                             if abs(Double(c[index]) - want) > tolerance {
-                                XCTFail("\(form) accumulate \(accumulate) avx512 \(avx512) [\(m), \(n), \(k)] at (\(i), \(j)): \(c[index]) against \(want)")
+                                XCTFail("\(form) at (\(i), \(j)): \(c[index]) against \(want)")
                                 return
                             }
                         }
@@ -75,9 +68,10 @@ final class MatrixKernelsTests: XCTestCase {
     func testEmptyDepth() {
         let c = randomTensor([3, 4], seed: 1), before = c.values
         let unused = Tensor(shape: [1])
-        MatrixKernels.multiply(m: 3, n: 4, k: 0, a: unused.data, lda: 1, b: unused.data, ldb: 4, c: c.data, ldc: 4, accumulate: true)
+        MatrixKernels.multiply(m: 3, n: 4, k: 0, a: unused.data, rowStride: 1, depthStride: 1, b: unused.data, ldb: 4,
+                               c: c.data, ldc: 4, accumulate: true)
         XCTAssertEqual(c.values, before)
-        MatrixKernels.multiply(m: 3, n: 4, k: 0, a: unused.data, lda: 1, b: unused.data, ldb: 4, c: c.data, ldc: 4)
+        MatrixKernels.multiply(m: 3, n: 4, k: 0, a: unused.data, rowStride: 1, depthStride: 1, b: unused.data, ldb: 4, c: c.data, ldc: 4)
         XCTAssertEqual(c.values, [Float](repeating: 0, count: 12))
     }
 
