@@ -213,7 +213,7 @@ public final class BatchNorm: Layer {
         let scale = weight.value.data[channel] * inverse, shift = bias.value.data[channel] - channelMean * scale
         for n in 0..<batch {
             let (source, target) = (x + (n * channels + channel) * spatial, y + (n * channels + channel) * spatial)
-            for s in 0..<spatial { target[s] = scale * source[s] + shift }
+            scaleAndShift(source, scale: scale, shift: shift, into: target, count: spatial)
             activation?.forward(target, adding: 0, into: target, count: spatial)
         }
     }
@@ -307,7 +307,7 @@ public final class BatchNorm: Layer {
         for n in 0..<batch {
             let offset = (n * channels + channel) * spatial
             let (gradient, source, target) = (dy + offset, x + offset, dx + offset)
-            for s in 0..<spatial { target[s] = a * gradient[s] + b * source[s] + c }
+            linearCombination(a, gradient, b, source, c, into: target, count: spatial)
         }
     }
 

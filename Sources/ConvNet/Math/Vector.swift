@@ -163,3 +163,35 @@ func load16(_ pointer: UnsafePointer<Float>) -> SIMD16<Float> {
 func store16(_ value: SIMD16<Float>, _ pointer: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: SIMD16<Float>.self)
 }
+
+/// output[i] = scale·input[i] + shift for i < count (batch norm's y = γ·x̂ + β as one multiply-add).
+@_transparent
+func scaleAndShift(_ input: UnsafePointer<Float>, scale: Float, shift: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let (scales, shifts) = (SIMD16<Float>(repeating: scale), SIMD16<Float>(repeating: shift))
+    while i + 16 <= count {
+        store16(scales * load16(input + i) + shifts, output + i)
+        i += 16
+    }
+    while i < count {
+        output[i] = scale * input[i] + shift
+        i += 1
+    }
+}
+
+/// output[i] = a·x[i] + b·y[i] + c for i < count (batch norm's input gradient).
+@_transparent
+func linearCombination(_ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: UnsafePointer<Float>, _ c: Float,
+                       into output: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let (va, vb, vc) = (SIMD16<Float>(repeating: a), SIMD16<Float>(repeating: b), SIMD16<Float>(repeating: c))
+    while i + 16 <= count {
+        store16(va * load16(x + i) + vb * load16(y + i) + vc, output + i)
+        i += 16
+    }
+    while i < count {
+        output[i] = a * x[i] + b * y[i] + c
+        i += 1
+    }
+}
+

@@ -124,10 +124,10 @@ protocol LaneArithmetic {
 }
 
 extension Float: LaneArithmetic {
-    init(repeating value: Float) { self = value }
-    var squareRootValue: Float { squareRoot() }
+    @_transparent init(repeating value: Float) { self = value }
+    @_transparent var squareRootValue: Float { squareRoot() }
 }
 
 extension SIMD16: LaneArithmetic where Scalar == Float {
-    var squareRootValue: SIMD16<Float> { squareRoot() }
+    @_transparent var squareRootValue: SIMD16<Float> { squareRoot() }
 }
