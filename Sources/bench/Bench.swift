@@ -33,8 +33,8 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Run only the 227×227 conv layer on N images (forward, or forward+backward with --train) and print its time and peak memory (the memory part runs bench so).", valueName: "N", visibility: .hidden))
     var isolatedConv: Int?
 
-    @Option(help: ArgumentHelp("The SGEMM of convolutions: own (ConvNet's AVX-512 kernels, the default where the CPU has AVX-512) or openblas.", valueName: "gemm"))
-    var convolutionGemm: String?
+    @Option(help: ArgumentHelp("The SGEMM of convolution and dense layers: own (ConvNet's AVX-512 kernel, the default where the CPU has AVX-512) or openblas.", valueName: "gemm"))
+    var gemm: String?
 
     @Flag(help: ArgumentHelp("With --isolated-conv, run forward and backward.", visibility: .hidden))
     var train = false
@@ -48,13 +48,13 @@ struct Bench: ParsableCommand {
         if let workspace, !(1...(1 << 20)).contains(workspace) {
             throw ValidationError("--workspace must be in 1...1048576 MB, found \(workspace)")
         }
-        if let convolutionGemm {
-            let names = Conv2D.Backend.allCases.map(\.rawValue)
-            guard let backend = Conv2D.Backend(rawValue: convolutionGemm) else {
-                throw ValidationError("--convolution-gemm must be one of \(names.joined(separator: ", ")), found \"\(convolutionGemm)\"")
+        if let gemm {
+            let names = GEMMBackend.allCases.map(\.rawValue)
+            guard let backend = GEMMBackend(rawValue: gemm) else {
+                throw ValidationError("--gemm must be one of \(names.joined(separator: ", ")), found \"\(gemm)\"")
             }
             if backend == .matrixKernels && !MatrixKernels.isAvailable {
-                throw ValidationError("--convolution-gemm own needs AVX-512, which this CPU does not have")
+                throw ValidationError("--gemm own needs AVX-512, which this CPU does not have")
             }
         }
         if let isolatedConv, !(1...4096).contains(isolatedConv) {
@@ -65,7 +65,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         BLAS.threads = threads
         Parallelism.threads = threads
-        if let backend = convolutionGemm.flatMap(Conv2D.Backend.init(rawValue:)) { Conv2D.defaultBackend = backend }
+        if let backend = gemm.flatMap(GEMMBackend.init(rawValue:)) { GEMMBackend.preferred = backend }
         let workspaceBytes = workspace.map { $0 << 20 } ?? Conv2D.defaultWorkspaceLimit
         if let isolatedConv {
             let result = Measurements.convolution(batch: isolatedConv, channels: 3, height: 227, width: 227, filters: 96,
@@ -76,8 +76,8 @@ struct Bench: ParsableCommand {
             return
         }
         let table = ResultTable()
-        let convolutionGEMM = Conv2D.defaultBackend == .matrixKernels ? "ConvNet's AVX-512 kernels" : "OpenBLAS"
-        print("ConvNet bench: \(threads) thread\(threads == 1 ? "" : "s"), OpenBLAS core \(BLAS.coreName), convolutions on \(convolutionGEMM)\(quick ? ", quick" : "")")
+        let layerGEMM = GEMMBackend.preferred == .matrixKernels ? "ConvNet's AVX-512 kernel" : "OpenBLAS"
+        print("ConvNet bench: \(threads) thread\(threads == 1 ? "" : "s"), OpenBLAS core \(BLAS.coreName), layers on \(layerGEMM)\(quick ? ", quick" : "")")
         if let choice = BLAS.kernelChoice { print(choice) }
         let want = { (part: String) in only == nil || only == part }
 

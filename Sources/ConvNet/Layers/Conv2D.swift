@@ -45,16 +45,7 @@ public final class Conv2D: Layer {
     /// Upper bound in bytes on the column workspace (one image's columns always fit).
     public var workspaceLimit: Int
     /// Which SGEMM runs the products: `MatrixKernels` where the CPU has AVX-512, else OpenBLAS.
-    public var backend: Backend = Conv2D.defaultBackend
-
-    /// The SGEMM behind a convolution's products.
-    public enum Backend: String, Sendable, CaseIterable { case openBLAS = "openblas", matrixKernels = "own" }
-
-    /// The backend new convolutions start with: `MatrixKernels` where the CPU has AVX-512.
-    /// `bench --convolution-gemm openblas` and tests set it before building a model, to compare
-    /// the two or to reproduce the first release's arithmetic bit for bit. `nonisolated(unsafe)`:
-    /// read only when a layer is created, on the thread building the model.
-    nonisolated(unsafe) public static var defaultBackend: Backend = MatrixKernels.isAvailable ? .matrixKernels : .openBLAS
+    public var backend = GEMMBackend.preferred
 
     /// 1 MB: on LeNet, recomputing each image's columns in backward while they are hot
     /// in cache beats keeping the whole batch's (8 MB) from forward, by about 10%.

@@ -26,3 +26,17 @@ public enum MatrixKernels {
         convnet_gemm(m, n, k, a, rowStride, depthStride, b, ldb, c, ldc, accumulate ? 1 : 0)
     }
 }
+
+/// The SGEMM behind a layer's products (`Conv2D`, `Dense`).
+public enum GEMMBackend: String, Sendable, CaseIterable {
+    /// OpenBLAS (`BLAS`), on every CPU.
+    case openBLAS = "openblas"
+    /// ConvNet's own kernel (`MatrixKernels`), where the CPU has AVX-512.
+    case matrixKernels = "own"
+
+    /// What new layers use: `matrixKernels` where the CPU has AVX-512, else `openBLAS`.
+    /// `bench --gemm openblas` and tests set it before building a model, to compare the two or
+    /// to reproduce the first release's arithmetic bit for bit. `nonisolated(unsafe)`: read only
+    /// when a layer is created, on the thread building the model.
+    nonisolated(unsafe) public static var preferred: GEMMBackend = MatrixKernels.isAvailable ? .matrixKernels : .openBLAS
+}

@@ -2,8 +2,8 @@ import CMatrixKernels
 import XCTest
 @testable import ConvNet
 
-/// ConvNet's own SGEMM (`MatrixKernels`) against a triple loop in Double, and convolutions on it
-/// against the same convolutions on OpenBLAS.
+/// ConvNet's own SGEMM (`MatrixKernels`) against a triple loop in Double, and convolution and
+/// dense layers on it against the same layers on OpenBLAS.
 final class MatrixKernelsTests: XCTestCase {
     override func tearDown() {
         Parallelism.threads = 1
@@ -90,7 +90,7 @@ final class MatrixKernelsTests: XCTestCase {
             Parallelism.threads = threads
             for (index, c) in cases.enumerated() {
                 var results: [[[Float]]] = []
-                for backend in [Conv2D.Backend.openBLAS, .matrixKernels] {
+                for backend in [GEMMBackend.openBLAS, .matrixKernels] {
                     var random = SeededRandom(seed: 7)
                     let layer = Conv2D(inputChannels: c.input[1], filters: c.filters, kernelHeight: c.kernel, kernelWidth: c.kernel,
                                        strideHeight: c.stride, strideWidth: c.stride, paddingHeight: c.padding, paddingWidth: c.padding,
@@ -110,6 +110,30 @@ final class MatrixKernelsTests: XCTestCase {
                 for (part, name) in ["inference output", "training output", "dX", "dW", "db"].enumerated() {
                     assertClose(results[1][part], results[0][part], tolerance: 1e-4, "case \(index), \(threads) threads, \(name)")
                 }
+            }
+        }
+    }
+
+    /// A dense layer on MatrixKernels against the same layer on OpenBLAS: output, dX, dW and db,
+    /// with workers' shares of 16 rows or more (yᵀ = W·xᵀ) and fewer (OpenBLAS's forward).
+    func testDenseMatchesOpenBLAS() throws {
+        try XCTSkipUnless(MatrixKernels.isAvailable, "this CPU has no AVX-512: dense layers run on OpenBLAS only")
+        for (threads, batch) in [(1, 40), (2, 64), (2, 20), (2, 1)] {
+            Parallelism.threads = threads
+            var results: [[[Float]]] = []
+            for backend in [GEMMBackend.openBLAS, .matrixKernels] {
+                var random = SeededRandom(seed: 5)
+                let layer = Dense(inputFeatures: 37, outputFeatures: 70, random: &random)
+                layer.backend = backend
+                for i in 0..<layer.bias.value.count { layer.bias.value[i] = Float(i % 7) * 0.1 - 0.3 }
+                let x = randomTensor([batch, 37], seed: 13)
+                let y = layer.forward(x, phase: .training)
+                let dy = randomTensor(y.shape, seed: 14)
+                let dx = layer.backward(dy, needsInputGradient: true)?.values ?? []
+                results.append([y.values, dx, layer.weight.gradient.values, layer.bias.gradient.values])
+            }
+            for (part, name) in ["output", "dX", "dW", "db"].enumerated() {
+                assertClose(results[1][part], results[0][part], tolerance: 1e-5, "\(threads) threads, batch \(batch), \(name)")
             }
         }
     }

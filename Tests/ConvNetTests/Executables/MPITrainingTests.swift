@@ -51,16 +51,19 @@ final class MPITrainingTests: XCTestCase {
         }
     }
 
-    /// Two processes with half a batch each end where one process with two threads does, each
-    /// thread taking the same half (training loss within 1e-4 relative, accuracies within 0.1
-    /// points), and only one set of files is written. One process with one thread sums the
-    /// gradients in another order, and SGD carries that rounding forward (8e-5 after 2 epochs
-    /// was seen), so it is not the reference. (The test loss is not compared that closely: it is
-    /// dominated by a few hard images, whose losses move more with the last bits of the weights.)
+    /// Two processes with half a batch each end where one process does with the same global
+    /// batch (training loss within 1e-3 relative, accuracies within 0.1 points), and only one set
+    /// of files is written. The two sum each dense layer's weight gradient in a different order
+    /// (one product over the batch, against two halves added by the all-reduce), and SGD carries
+    /// that rounding forward: 0.8–1.1e-4 after these 2 epochs, with OpenBLAS and with ConvNet's
+    /// own kernel alike. A lost or doubled share moves it far more: training this model with half
+    /// or twice the learning rate ends 2% and 36% away. (The test loss is
+    /// not compared that closely: it is dominated by a few hard images, whose losses move more
+    /// with the last bits of the weights.)
     func testTwoProcessesMatchOneProcess() throws {
         let directory = temporaryDirectory(self)
         let configPath = config(in: directory, trainLimit: 3_000, epochs: 2)
-        let single = try runProduct("train", [configPath, "-o", directory + "/one", "--threads", "2", "--quiet"])
+        let single = try runProduct("train", [configPath, "-o", directory + "/one", "--quiet"])
         XCTAssertEqual(single.status, 0, single.standardError)
         let parallel = try run(mpirunArguments(2, [configPath, "-o", directory + "/two", "--progress", "none"]))
         XCTAssertEqual(parallel.status, 0, parallel.standardError)
@@ -72,7 +75,7 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(two.count, 2)
         for (a, b) in zip(one, two) {
             for column in [2] {  // train_loss
-                XCTAssertEqual(Double(b[column])!, Double(a[column])!, accuracy: 1e-4 * Double(a[column])!, "column \(column): \(a) vs \(b)")
+                XCTAssertEqual(Double(b[column])!, Double(a[column])!, accuracy: 1e-3 * Double(a[column])!, "column \(column): \(a) vs \(b)")
             }
             for column in [3, 5] {  // train_accuracy, test_accuracy
                 XCTAssertEqual(Double(b[column])!, Double(a[column])!, accuracy: 0.001, "column \(column): \(a) vs \(b)")

@@ -181,11 +181,11 @@ final class TrainerTests: XCTestCase {
     /// A training checkpoint written by the first release (format version 1) resumes exactly:
     /// one more epoch from it gives, bit for bit, the weights the first release itself reached
     /// (`resumed-model.safetensors`, written by that release from the same checkpoint). Its
-    /// convolutions ran on OpenBLAS, so these do too (ConvNet's own kernels round differently).
+    /// layers ran on OpenBLAS, so these do too (ConvNet's own kernel rounds differently).
     func testResumesAVersion1Checkpoint() throws {
-        let backend = Conv2D.defaultBackend
-        Conv2D.defaultBackend = .openBLAS
-        defer { Conv2D.defaultBackend = backend }
+        let backend = GEMMBackend.preferred
+        GEMMBackend.preferred = .openBLAS
+        defer { GEMMBackend.preferred = backend }
         let directory = repositoryRoot + "/Tests/Data/checkpoint-v1"
         let text = try String(contentsOfFile: directory + "/config.json", encoding: .utf8)
             .replacingOccurrences(of: "\"data/mnist/", with: "\"\(repositoryRoot)/data/mnist/")
