@@ -51,10 +51,17 @@ public final class BatchNorm: Layer {
     /// applies to dY first (see `absorb(_:)`): batch norm is usually followed by a ReLU, and
     /// this saves its two passes over the activations. Nil by default.
     public private(set) var activation: (any ActivationFunction)?
-    /// dY ⊙ f′(y), the input's shape, when an activation is absorbed; backward reads it as dY.
+    /// dY ⊙ f′(y), the input's shape, when an activation other than ReLU is absorbed; backward
+    /// reads it as dY.
     private let maskedGradient = Tensor(shape: [0])
+    /// Whether the absorbed activation is a ReLU, whose derivative backward takes from
+    /// γ·x̂ + β > 0 inside its own passes: three passes over the activations fewer (writing
+    /// and reading `maskedGradient`, reading y).
+    private var masksInPlace: Bool { activation is ReLU }
     /// The output gradient backward works from: dY, or `maskedGradient`.
-    private var gradientSource: UnsafeMutablePointer<Float> { activation == nil ? outputGradient!.data : maskedGradient.data }
+    private var gradientSource: UnsafeMutablePointer<Float> {
+        activation == nil || masksInPlace ? outputGradient!.data : maskedGradient.data
+    }
     /// The pass in progress, for the worker jobs.
     private var input: Tensor?, outputGradient: Tensor?, phase = Phase.inference
     private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
@@ -148,7 +155,7 @@ public final class BatchNorm: Layer {
     public func backward(_ outputGradient: Tensor, needsInputGradient: Bool) -> Tensor? {
         precondition(outputGradient.shape == output.shape)
         inputGradient.reshape(to: output.shape)
-        if activation != nil { maskedGradient.reshape(to: output.shape) }
+        if activation != nil && !masksInPlace { maskedGradient.reshape(to: output.shape) }
         self.outputGradient = outputGradient
         if let statisticsGroup {
             // Σdy and Σdy·x̂ over every process's share (this share's go into dβ and dγ).
@@ -210,12 +217,20 @@ public final class BatchNorm: Layer {
         let (x, y) = (input.data, output.data)
         self.channelMean.data[channel] = channelMean
         inverseDeviation.data[channel] = inverse
-        let scale = weight.value.data[channel] * inverse, shift = bias.value.data[channel] - channelMean * scale
+        let (scale, shift) = outputScaleAndShift(channel)
         for n in 0..<batch {
             let (source, target) = (x + (n * channels + channel) * spatial, y + (n * channels + channel) * spatial)
             scaleAndShift(source, scale: scale, shift: shift, into: target, count: spatial)
             activation?.forward(target, adding: 0, into: target, count: spatial)
         }
+    }
+
+    /// y = γ·(x − μ)·inverse + β as scale·x + shift for one channel, from the pass's μ and inverse
+    /// (forward and backward compute it alike, so backward's ReLU mask is forward's exactly).
+    @inline(__always)
+    private func outputScaleAndShift(_ channel: Int) -> (scale: Float, shift: Float) {
+        let scale = weight.value.data[channel] * inverseDeviation.data[channel]
+        return (scale, bias.value.data[channel] - channelMean.data[channel] * scale)
     }
 
     /// With an absorbed activation, dY ⊙ f′(y) over one channel into `maskedGradient`.
@@ -276,15 +291,22 @@ public final class BatchNorm: Layer {
     /// Σdy·x̂ = inverse·(Σdy·x − μ·Σdy), both also added into dβ and dγ.
     private func gradientSums(_ channel: Int) -> (gradient: Double, gradientNormal: Double) {
         guard let input else { return (0, 0) }
-        maskGradient(channel)
+        if !masksInPlace { maskGradient(channel) }
         let (batch, spatial) = (input.shape[0], self.spatial)
         let (x, dy) = (input.data, gradientSource)
         let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
+        let (scale, shift) = outputScaleAndShift(channel)
         var sumGradient = 0.0, sumGradientInput = 0.0
         for n in 0..<batch {
             let offset = (n * channels + channel) * spatial
-            sumGradient += Double(sum(dy + offset, count: spatial))
-            sumGradientInput += Double(dot(dy + offset, x + offset, count: spatial))
+            if masksInPlace {
+                let sums = sumsMaskedByPositive(dy + offset, x + offset, scale: scale, shift: shift, count: spatial)
+                sumGradient += Double(sums.gradient)
+                sumGradientInput += Double(sums.gradientInput)
+            } else {
+                sumGradient += Double(sum(dy + offset, count: spatial))
+                sumGradientInput += Double(dot(dy + offset, x + offset, count: spatial))
+            }
         }
         let sumGradientNormal = (sumGradientInput - Double(channelMean) * sumGradient) * Double(inverse)
         bias.gradient.data[channel] += Float(sumGradient)
@@ -304,10 +326,16 @@ public final class BatchNorm: Layer {
         let a = scale
         let b = phase == .training ? -scale * inverse * meanGradientNormal : 0
         let c = phase == .training ? -scale * meanGradient - b * channelMean : 0
+        let (outputScale, outputShift) = outputScaleAndShift(channel)
         for n in 0..<batch {
             let offset = (n * channels + channel) * spatial
             let (gradient, source, target) = (dy + offset, x + offset, dx + offset)
-            linearCombination(a, gradient, b, source, c, into: target, count: spatial)
+            if masksInPlace {
+                linearCombinationMaskedByPositive(a, gradient, b, source, c, scale: outputScale, shift: outputShift,
+                                                  into: target, count: spatial)
+            } else {
+                linearCombination(a, gradient, b, source, c, into: target, count: spatial)
+            }
         }
     }
 

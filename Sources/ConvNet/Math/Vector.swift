@@ -195,3 +195,53 @@ func linearCombination(_ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: U
     }
 }
 
+
+/// (Σ g[i], Σ g[i]·x[i]) for i < count, with g[i] = gradient[i] where z[i] = scale·x[i] + shift is
+/// positive and 0 where it is not: ReLU's backward through batch norm's output y = max(z, 0),
+/// the mask taken from z recomputed as the output pass computed it (y > 0 exactly where z > 0),
+/// so neither y nor the masked gradient is read or written. Same predicates and the same 16
+/// partial sums as `maskByPositive` then `sum` and `dot`: the same results, bit for bit.
+@_transparent
+func sumsMaskedByPositive(_ gradient: UnsafePointer<Float>, _ x: UnsafePointer<Float>, scale: Float, shift: Float,
+                          count: Int) -> (gradient: Float, gradientInput: Float) {
+    var (partial, partialInput) = (SIMD16<Float>(), SIMD16<Float>())
+    let (scales, shifts) = (SIMD16<Float>(repeating: scale), SIMD16<Float>(repeating: shift))
+    var i = 0
+    while i + 16 <= count {
+        let input = load16(x + i)
+        let kept = load16(gradient + i).replacing(with: 0, where: scales * input + shifts .<= 0)
+        partial += kept
+        partialInput += kept * input
+        i += 16
+    }
+    var (total, totalInput) = (partial.sum(), partialInput.sum())
+    while i < count {
+        let kept = scale * x[i] + shift > 0 ? gradient[i] : 0
+        total += kept
+        totalInput += kept * x[i]
+        i += 1
+    }
+    return (total, totalInput)
+}
+
+/// output[i] = a·g[i] + b·x[i] + c for i < count, with g masked as in `sumsMaskedByPositive`
+/// (batch norm's input gradient through an absorbed ReLU; the same results as `maskByPositive`
+/// then `linearCombination`).
+@_transparent
+func linearCombinationMaskedByPositive(_ a: Float, _ gradient: UnsafePointer<Float>, _ b: Float, _ x: UnsafePointer<Float>, _ c: Float,
+                                       scale: Float, shift: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let (va, vb, vc) = (SIMD16<Float>(repeating: a), SIMD16<Float>(repeating: b), SIMD16<Float>(repeating: c))
+    let (scales, shifts) = (SIMD16<Float>(repeating: scale), SIMD16<Float>(repeating: shift))
+    while i + 16 <= count {
+        let input = load16(x + i)
+        let kept = load16(gradient + i).replacing(with: 0, where: scales * input + shifts .<= 0)
+        store16(va * kept + vb * input + vc, output + i)
+        i += 16
+    }
+    while i < count {
+        let kept = scale * x[i] + shift > 0 ? gradient[i] : 0
+        output[i] = a * kept + b * x[i] + c
+        i += 1
+    }
+}
