@@ -353,14 +353,6 @@ public final class Conv2D: Layer {
 
 }
 
-/// transposed[c, r] = matrix[r, c] for a row-major `[rows, columns]` matrix.
-@inline(__always)
-func transpose(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into transposed: UnsafeMutablePointer<Float>) {
-    for row in 0..<rows {
-        let source = matrix + row * columns
-        for column in 0..<columns { transposed[column * rows + row] = source[column] }
-    }
-}
 
 /// sums[r] += Σ_c matrix[r, c] for a row-major `[rows, columns]` matrix.
 @inline(__always)

@@ -87,10 +87,8 @@ public final class Dense: Layer {
             transpose(x + rows.lowerBound * inputFeatures, rows: rows.count, columns: inputFeatures, into: xT.data)
             MatrixKernels.multiply(m: outputFeatures, n: rows.count, k: inputFeatures, a: w, rowStride: inputFeatures, depthStride: 1,
                                    b: xT.data, ldb: rows.count, c: yT.data, ldc: rows.count)
-            for (row, n) in rows.enumerated() {
-                let target = y + n * outputFeatures
-                for o in 0..<outputFeatures { target[o] = yT.data[o * rows.count + row] + b[o] }
-            }
+            transpose(yT.data, rows: outputFeatures, columns: rows.count, into: y + rows.lowerBound * outputFeatures)
+            for n in rows { addFloats(from: b, into: y + n * outputFeatures, count: outputFeatures) }
             return
         }
         for n in rows { (y + n * outputFeatures).update(from: b, count: outputFeatures) }

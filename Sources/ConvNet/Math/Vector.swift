@@ -245,3 +245,29 @@ func linearCombinationMaskedByPositive(_ a: Float, _ gradient: UnsafePointer<Flo
         i += 1
     }
 }
+
+/// transposed[c, r] = matrix[r, c] for a row-major `[rows, columns]` matrix, in 16 × 16 blocks so
+/// that both sides stay in cache, with wrapping index arithmetic (checked arithmetic per element
+/// made the plain loop about 3× slower).
+@inline(__always)
+func transpose(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into transposed: UnsafeMutablePointer<Float>) {
+    let block = 16
+    var rowStart = 0
+    while rowStart < rows {
+        let rowEnd = min(rowStart &+ block, rows)
+        var columnStart = 0
+        while columnStart < columns {
+            let columnEnd = min(columnStart &+ block, columns)
+            for row in rowStart..<rowEnd {
+                let source = matrix + row &* columns
+                var target = transposed + (columnStart &* rows &+ row)
+                for column in columnStart..<columnEnd {
+                    target.pointee = source[column]
+                    target += rows
+                }
+            }
+            columnStart = columnEnd
+        }
+        rowStart = rowEnd
+    }
+}
