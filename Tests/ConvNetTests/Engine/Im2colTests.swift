@@ -35,6 +35,7 @@ final class Im2colTests: XCTestCase {
     static let geometries: [ConvolutionGeometry] = [
         .init(channels: 2, height: 7, width: 7, kernelHeight: 3, kernelWidth: 3),                       // overlap
         .init(channels: 20, height: 12, width: 12, kernelHeight: 5, kernelWidth: 5),                    // LeNet's conv2
+        .init(channels: 2, height: 5, width: 19, kernelHeight: 2, kernelWidth: 4),                      // runs of 16: two 8-float moves
         .init(channels: 3, height: 9, width: 10, kernelHeight: 4, kernelWidth: 2),                      // unpadded, stride 1, uneven
         .init(channels: 1, height: 8, width: 6, kernelHeight: 2, kernelWidth: 2, strideHeight: 2, strideWidth: 2), // tiles
         .init(channels: 3, height: 9, width: 11, kernelHeight: 2, kernelWidth: 3, strideHeight: 3, strideWidth: 4), // gaps
