@@ -57,7 +57,8 @@ public final class BatchNorm: Layer {
     /// Whether the absorbed activation is a ReLU, whose derivative backward takes from
     /// γ·x̂ + β > 0 inside its own passes: three passes over the activations fewer (writing
     /// and reading `maskedGradient`, reading y).
-    private var masksInPlace: Bool { activation is ReLU }
+    /// (Set with the activation: a dynamic type check per plane cost more than the plane.)
+    private var masksInPlace = false
     /// The output gradient backward works from: dY, or `maskedGradient`.
     private var gradientSource: UnsafeMutablePointer<Float> {
         activation == nil || masksInPlace ? outputGradient!.data : maskedGradient.data
@@ -71,6 +72,12 @@ public final class BatchNorm: Layer {
     /// value count, summed over the processes between the worker jobs (`[C + 1]` each; workers
     /// write disjoint channels, so they are raw buffers rather than arrays).
     private let sums: UnsafeMutableBufferPointer<Double>, secondSums: UnsafeMutableBufferPointer<Double>
+    /// Per channel `[C]` each, for the pass in progress: the output's scale and shift
+    /// (y = f(scale·x + shift)), then in backward dx = a·dy + b·x + c's coefficients. Raw
+    /// buffers read through local pointers: the inner loops run once per plane, and a class
+    /// property read there costs an exclusivity check each time.
+    private let outputScale: UnsafeMutablePointer<Float>, outputShift: UnsafeMutablePointer<Float>
+    private let gradientCoefficients: UnsafeMutablePointer<SIMD4<Float>>
     /// Synchronised passes: the whole batch's value count n.
     private var globalCount = 0.0
     private var sumJob: (Int) -> Void = { _ in }, squaresJob: (Int) -> Void = { _ in }, normalizeJob: (Int) -> Void = { _ in }
@@ -84,6 +91,12 @@ public final class BatchNorm: Layer {
     public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5, flat: Bool = false) {
         self.flat = flat
         precondition(channels > 0 && momentum > 0 && momentum <= 1 && epsilon > 0)
+        outputScale = .allocate(capacity: channels)
+        outputScale.initialize(repeating: 0, count: channels)
+        outputShift = .allocate(capacity: channels)
+        outputShift.initialize(repeating: 0, count: channels)
+        gradientCoefficients = .allocate(capacity: channels)
+        gradientCoefficients.initialize(repeating: SIMD4<Float>(), count: channels)
         sums = .allocate(capacity: channels + 1)
         sums.initialize(repeating: 0)
         secondSums = .allocate(capacity: channels + 1)
@@ -110,6 +123,9 @@ public final class BatchNorm: Layer {
     deinit {
         sums.deallocate()
         secondSums.deallocate()
+        outputScale.deallocate()
+        outputShift.deallocate()
+        gradientCoefficients.deallocate()
     }
 
     public var summary: String { "batchnorm" }
@@ -123,6 +139,7 @@ public final class BatchNorm: Layer {
         // one value per call: the separate layer's single pass is faster there.
         guard self.activation == nil, !flat else { return false }
         self.activation = activation
+        masksInPlace = activation is ReLU
         return true
     }
 
@@ -172,31 +189,60 @@ public final class BatchNorm: Layer {
     /// The values per channel per image, S (H·W, or 1).
     private var spatial: Int { output.count / max(1, output.shape[0] * channels) }
 
-    /// Sums per plane (S values) are Float with 16 partial sums; the per-channel totals over
-    /// the N planes are Double.
+    // Every pass walks image by image and, within an image, over the worker's channels: one
+    // contiguous block per image. (Walking channel by channel jumped C·S floats from plane to
+    // plane, 4 KB in mnist-best's second block, whose planes then fought over the same cache
+    // sets: its two batch norms over 4×4 planes and flat features took 11% of a step.) Each
+    // channel's totals still add the images in order, as before. Sums per plane (S values) are
+    // Float with 16 partial sums; per-channel totals are Double, and so are the means of the
+    // gradient sums (as synchronised batch norm always took them).
+
+    /// One worker's forward pass over its channels: batch statistics (training) or running
+    /// estimates (inference), then the output.
     private func forwardShare(_ worker: Int) {
         guard let input, case .float32(let mean) = runningMean.storage, case .float32(let variance) = runningVariance.storage else { return }
-        let (batch, spatial) = (input.shape[0], self.spatial)
-        let count = Double(batch * spatial)
-        let x = input.data
-        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            let channelMean: Float, inverse: Float
-            if phase == .training && count == 0 {
-                // An empty share of a batch (data-parallel): nothing to normalise or learn from.
-                (channelMean, inverse) = (0, 1)
-            } else if phase == .training {
-                var total = 0.0
-                for n in 0..<batch { total += Double(sum(x + (n * channels + channel) * spatial, count: spatial)) }
-                let average = Float(total / count)
-                var squares = 0.0
-                for n in 0..<batch { squares += Double(sumOfSquares(x + (n * channels + channel) * spatial, around: average, count: spatial)) }
-                channelMean = average
-                inverse = updateStatistics(channel, mean: average, variance: squares / count, count: count)
-            } else {
-                channelMean = mean.data[channel]
-                inverse = 1 / (variance.data[channel] + epsilon).squareRoot()
+        let range = partition(channels, worker: worker, of: Parallelism.threads)
+        let count = Double(input.shape[0] * spatial)
+        if phase == .training && count == 0 {
+            // An empty share of a batch (data-parallel): nothing to normalise or learn from.
+            for channel in range { (channelMean.data[channel], inverseDeviation.data[channel]) = (0, 1) }
+        } else if phase == .training {
+            channelSums(range)
+            for channel in range { channelMean.data[channel] = Float(sums[channel] / count) }
+            channelSquares(range)
+            for channel in range {
+                inverseDeviation.data[channel] = updateStatistics(channel, mean: channelMean.data[channel],
+                                                                  variance: secondSums[channel] / count, count: count)
             }
-            normalize(channel, mean: channelMean, inverse: inverse)
+        } else {
+            for channel in range {
+                channelMean.data[channel] = mean.data[channel]
+                inverseDeviation.data[channel] = 1 / (variance.data[channel] + epsilon).squareRoot()
+            }
+        }
+        normalize(range)
+    }
+
+    /// Σx per channel of `range` into `sums`.
+    private func channelSums(_ range: Range<Int>) {
+        guard let input else { return }
+        let (batch, spatial, x) = (input.shape[0], self.spatial, input.data)
+        for channel in range { sums[channel] = 0 }
+        for n in 0..<batch {
+            for channel in range { sums[channel] += Double(sum(x + (n * channels + channel) * spatial, count: spatial)) }
+        }
+    }
+
+    /// Σ(x − μ)² per channel of `range` into `secondSums`, around `channelMean`.
+    private func channelSquares(_ range: Range<Int>) {
+        guard let input else { return }
+        let (batch, spatial, x) = (input.shape[0], self.spatial, input.data)
+        let means = channelMean.data
+        for channel in range { secondSums[channel] = 0 }
+        for n in 0..<batch {
+            for channel in range {
+                secondSums[channel] += Double(sumOfSquares(x + (n * channels + channel) * spatial, around: means[channel], count: spatial))
+            }
         }
     }
 
@@ -210,131 +256,116 @@ public final class BatchNorm: Layer {
         return Float(1 / (batchVariance + Double(epsilon)).squareRoot())
     }
 
-    /// y = γ·(x − μ)·inverse + β = scale·x + shift over one channel, keeping μ and inverse for backward.
-    private func normalize(_ channel: Int, mean channelMean: Float, inverse: Float) {
+    /// y = γ·(x − μ)·inverse + β = scale·x + shift over the channels of `range`, from
+    /// `channelMean` and `inverseDeviation` (kept for backward, as are scale and shift, so
+    /// backward's ReLU mask is forward's exactly).
+    private func normalize(_ range: Range<Int>) {
         guard let input else { return }
-        let (batch, spatial) = (input.shape[0], self.spatial)
-        let (x, y) = (input.data, output.data)
-        self.channelMean.data[channel] = channelMean
-        inverseDeviation.data[channel] = inverse
-        let (scale, shift) = outputScaleAndShift(channel)
-        for n in 0..<batch {
-            let (source, target) = (x + (n * channels + channel) * spatial, y + (n * channels + channel) * spatial)
-            scaleAndShift(source, scale: scale, shift: shift, into: target, count: spatial)
-            activation?.forward(target, adding: 0, into: target, count: spatial)
+        let (batch, spatial, activation) = (input.shape[0], self.spatial, self.activation)
+        let (x, y, scales, shifts) = (input.data, output.data, outputScale, outputShift)
+        for channel in range {
+            scales[channel] = weight.value.data[channel] * inverseDeviation.data[channel]
+            shifts[channel] = bias.value.data[channel] - channelMean.data[channel] * scales[channel]
         }
-    }
-
-    /// y = γ·(x − μ)·inverse + β as scale·x + shift for one channel, from the pass's μ and inverse
-    /// (forward and backward compute it alike, so backward's ReLU mask is forward's exactly).
-    @inline(__always)
-    private func outputScaleAndShift(_ channel: Int) -> (scale: Float, shift: Float) {
-        let scale = weight.value.data[channel] * inverseDeviation.data[channel]
-        return (scale, bias.value.data[channel] - channelMean.data[channel] * scale)
-    }
-
-    /// With an absorbed activation, dY ⊙ f′(y) over one channel into `maskedGradient`.
-    private func maskGradient(_ channel: Int) {
-        guard let activation, let outputGradient else { return }
-        let (batch, spatial) = (output.shape[0], self.spatial)
         for n in 0..<batch {
-            let offset = (n * channels + channel) * spatial
-            activation.backward(outputGradient.data + offset, output: output.data + offset, into: maskedGradient.data + offset, count: spatial)
+            for channel in range {
+                let (source, target) = (x + (n * channels + channel) * spatial, y + (n * channels + channel) * spatial)
+                scaleAndShift(source, scale: scales[channel], shift: shifts[channel], into: target, count: spatial)
+                activation?.forward(target, adding: 0, into: target, count: spatial)
+            }
         }
     }
 
     /// Synchronised forward, first job: this share's Σx per channel into `sums`.
     private func sumShare(_ worker: Int) {
-        guard let input else { return }
-        let (batch, spatial) = (input.shape[0], self.spatial)
-        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            var total = 0.0
-            for n in 0..<batch { total += Double(sum(input.data + (n * channels + channel) * spatial, count: spatial)) }
-            sums[channel] = total
-        }
+        channelSums(partition(channels, worker: worker, of: Parallelism.threads))
     }
 
     /// Synchronised forward, second job: this share's Σ(x − μ)² around the whole batch's μ into `secondSums`.
     private func squaresShare(_ worker: Int) {
-        guard let input else { return }
-        let (batch, spatial) = (input.shape[0], self.spatial)
-        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            let average = Float(sums[channel] / max(globalCount, 1))
-            var squares = 0.0
-            for n in 0..<batch { squares += Double(sumOfSquares(input.data + (n * channels + channel) * spatial, around: average, count: spatial)) }
-            secondSums[channel] = squares
-        }
+        let range = partition(channels, worker: worker, of: Parallelism.threads)
+        for channel in range { channelMean.data[channel] = Float(sums[channel] / max(globalCount, 1)) }
+        channelSquares(range)
     }
 
-    /// Synchronised forward, last job: the whole batch's μ and σ², then normalise this share.
+    /// Synchronised forward, last job: the whole batch's σ², then normalise this share.
     private func normalizeShare(_ worker: Int) {
-        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            let count = max(globalCount, 1)
-            let average = Float(sums[channel] / count)
-            let inverse = updateStatistics(channel, mean: average, variance: secondSums[channel] / count, count: count)
-            normalize(channel, mean: average, inverse: inverse)
+        let range = partition(channels, worker: worker, of: Parallelism.threads)
+        let count = max(globalCount, 1)
+        for channel in range {
+            inverseDeviation.data[channel] = updateStatistics(channel, mean: channelMean.data[channel],
+                                                              variance: secondSums[channel] / count, count: count)
         }
+        normalize(range)
     }
 
     /// With x̂ = (x − μ)·inverse: dβ += Σ dy, dγ += Σ dy·x̂ = inverse·(Σ dy·x − μ·Σ dy), and in
     /// training dx = γ·inverse·(dy − mean(dy) − x̂·mean(dy·x̂)), linear in dy and x.
     private func backwardShare(_ worker: Int) {
         guard let input, outputGradient != nil else { return }
-        let count = Float(input.shape[0] * spatial)
-        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            let (sumGradient, sumGradientNormal) = gradientSums(channel)
-            inputGradient(channel, meanGradient: Float(sumGradient) / count, meanGradientNormal: Float(sumGradientNormal) / count)
-        }
+        let range = partition(channels, worker: worker, of: Parallelism.threads)
+        gradientSums(range)
+        inputGradient(range, count: Double(input.shape[0] * spatial))
     }
 
-    /// Over one channel (after applying an absorbed activation's derivative to dY): Σdy and
-    /// Σdy·x̂ = inverse·(Σdy·x − μ·Σdy), both also added into dβ and dγ.
-    private func gradientSums(_ channel: Int) -> (gradient: Double, gradientNormal: Double) {
-        guard let input else { return (0, 0) }
-        if !masksInPlace { maskGradient(channel) }
-        let (batch, spatial) = (input.shape[0], self.spatial)
-        let (x, dy) = (input.data, gradientSource)
-        let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
-        let (scale, shift) = outputScaleAndShift(channel)
-        var sumGradient = 0.0, sumGradientInput = 0.0
+    /// Over the channels of `range` (after applying an absorbed activation's derivative to dY):
+    /// Σdy into `sums` and Σdy·x̂ = inverse·(Σdy·x − μ·Σdy) into `secondSums`, both also added
+    /// into dβ and dγ.
+    private func gradientSums(_ range: Range<Int>) {
+        guard let input, let outputGradient else { return }
+        let (batch, spatial, activation, masksInPlace) = (input.shape[0], self.spatial, self.activation, self.masksInPlace)
+        let (x, dy, y, outputDY, scales, shifts) = (input.data, gradientSource, output.data, outputGradient.data, outputScale, outputShift)
+        for channel in range { (sums[channel], secondSums[channel]) = (0, 0) }
         for n in 0..<batch {
-            let offset = (n * channels + channel) * spatial
-            if masksInPlace {
-                let sums = sumsMaskedByPositive(dy + offset, x + offset, scale: scale, shift: shift, count: spatial)
-                sumGradient += Double(sums.gradient)
-                sumGradientInput += Double(sums.gradientInput)
-            } else {
-                sumGradient += Double(sum(dy + offset, count: spatial))
-                sumGradientInput += Double(dot(dy + offset, x + offset, count: spatial))
+            for channel in range {
+                let offset = (n * channels + channel) * spatial
+                if masksInPlace {
+                    let planeSums = sumsMaskedByPositive(dy + offset, x + offset, scale: scales[channel], shift: shifts[channel], count: spatial)
+                    sums[channel] += Double(planeSums.gradient)
+                    secondSums[channel] += Double(planeSums.gradientInput)
+                } else {
+                    // dY ⊙ f′(y) into `maskedGradient` first, when an activation is absorbed.
+                    activation?.backward(outputDY + offset, output: y + offset, into: dy + offset, count: spatial)
+                    sums[channel] += Double(sum(dy + offset, count: spatial))
+                    secondSums[channel] += Double(dot(dy + offset, x + offset, count: spatial))
+                }
             }
         }
-        let sumGradientNormal = (sumGradientInput - Double(channelMean) * sumGradient) * Double(inverse)
-        bias.gradient.data[channel] += Float(sumGradient)
-        weight.gradient.data[channel] += Float(sumGradientNormal)
-        return (sumGradient, sumGradientNormal)
+        for channel in range {
+            let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
+            let sumGradientNormal = (secondSums[channel] - Double(channelMean) * sums[channel]) * Double(inverse)
+            secondSums[channel] = sumGradientNormal
+            bias.gradient.data[channel] += Float(sums[channel])
+            weight.gradient.data[channel] += Float(sumGradientNormal)
+        }
     }
 
-    /// dx over one channel from mean(dy) and mean(dy·x̂) (the whole batch's):
-    /// training dx = scale·dy − scale·mean(dy) − scale·inverse·mean(dy·x̂)·(x − μ) = a·dy + b·x + c
-    /// with scale = γ·inverse; inference dx = scale·dy.
-    private func inputGradient(_ channel: Int, meanGradient: Float, meanGradientNormal: Float) {
+    /// dx over the channels of `range` from mean(dy) = Σdy / count and mean(dy·x̂) (the whole
+    /// batch's, in `sums` and `secondSums`): training dx = scale·dy − scale·mean(dy) −
+    /// scale·inverse·mean(dy·x̂)·(x − μ) = a·dy + b·x + c with scale = γ·inverse; inference dx = scale·dy.
+    private func inputGradient(_ range: Range<Int>, count: Double) {
         guard let input, outputGradient != nil else { return }
-        let (batch, spatial) = (input.shape[0], self.spatial)
-        let (x, dy, dx) = (input.data, gradientSource, inputGradient.data)
-        let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
-        let scale = weight.value.data[channel] * inverse
-        let a = scale
-        let b = phase == .training ? -scale * inverse * meanGradientNormal : 0
-        let c = phase == .training ? -scale * meanGradient - b * channelMean : 0
-        let (outputScale, outputShift) = outputScaleAndShift(channel)
+        let (batch, spatial, masksInPlace, training) = (input.shape[0], self.spatial, self.masksInPlace, phase == .training)
+        let (x, dy, dx, scales, shifts, coefficients) = (input.data, gradientSource, inputGradient.data, outputScale, outputShift, gradientCoefficients)
+        for channel in range {
+            let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
+            let scale = weight.value.data[channel] * inverse
+            let (meanGradient, meanGradientNormal) = (Float(sums[channel] / count), Float(secondSums[channel] / count))
+            let b = training ? -scale * inverse * meanGradientNormal : 0
+            let c = training ? -scale * meanGradient - b * channelMean : 0
+            coefficients[channel] = SIMD4(scale, b, c, 0)
+        }
         for n in 0..<batch {
-            let offset = (n * channels + channel) * spatial
-            let (gradient, source, target) = (dy + offset, x + offset, dx + offset)
-            if masksInPlace {
-                linearCombinationMaskedByPositive(a, gradient, b, source, c, scale: outputScale, shift: outputShift,
-                                                  into: target, count: spatial)
-            } else {
-                linearCombination(a, gradient, b, source, c, into: target, count: spatial)
+            for channel in range {
+                let (a, b, c) = (coefficients[channel][0], coefficients[channel][1], coefficients[channel][2])
+                let offset = (n * channels + channel) * spatial
+                let (gradient, source, target) = (dy + offset, x + offset, dx + offset)
+                if masksInPlace {
+                    linearCombinationMaskedByPositive(a, gradient, b, source, c, scale: scales[channel], shift: shifts[channel],
+                                                      into: target, count: spatial)
+                } else {
+                    linearCombination(a, gradient, b, source, c, into: target, count: spatial)
+                }
             }
         }
     }
@@ -343,17 +374,12 @@ public final class BatchNorm: Layer {
     /// `secondSums`, and into dβ and dγ (the gradient all-reduce adds the other shares' there).
     private func gradientSumShare(_ worker: Int) {
         guard input != nil, outputGradient != nil else { return }
-        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            (sums[channel], secondSums[channel]) = gradientSums(channel)
-        }
+        gradientSums(partition(channels, worker: worker, of: Parallelism.threads))
     }
 
     /// Synchronised backward, second job: dx of this share from the whole batch's means.
     private func inputGradientShare(_ worker: Int) {
-        let count = max(globalCount, 1)
-        for channel in partition(channels, worker: worker, of: Parallelism.threads) {
-            inputGradient(channel, meanGradient: Float(sums[channel] / count), meanGradientNormal: Float(secondSums[channel] / count))
-        }
+        inputGradient(partition(channels, worker: worker, of: Parallelism.threads), count: max(globalCount, 1))
     }
 
     /// `{"type": "batchnorm", "momentum": [0.1], "epsilon": [1e-5]}`.

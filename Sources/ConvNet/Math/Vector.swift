@@ -18,7 +18,7 @@ func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
         partial += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
         i += 16
     }
-    var total = partial.sum()
+    var total: Float = count >= 16 ? partial.sum() : 0  // all lanes 0 below 16: skip the reduction
     while i < count {
         total += values[i]
         i += 1
@@ -87,7 +87,7 @@ func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Fl
             * right.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
         i += 16
     }
-    var total = partial.sum()
+    var total: Float = count >= 16 ? partial.sum() : 0  // all lanes 0 below 16: skip the reduction
     while i < count {
         total += a[i] * b[i]
         i += 1
@@ -107,7 +107,7 @@ func sumOfSquares(_ values: UnsafePointer<Float>, around centre: Float, count: I
         partial += deviation * deviation
         i += 16
     }
-    var total = partial.sum()
+    var total: Float = count >= 16 ? partial.sum() : 0  // all lanes 0 below 16: skip the reduction
     while i < count {
         let deviation = values[i] - centre
         total += deviation * deviation
@@ -214,7 +214,7 @@ func sumsMaskedByPositive(_ gradient: UnsafePointer<Float>, _ x: UnsafePointer<F
         partialInput += kept * input
         i += 16
     }
-    var (total, totalInput) = (partial.sum(), partialInput.sum())
+    var (total, totalInput): (Float, Float) = count >= 16 ? (partial.sum(), partialInput.sum()) : (0, 0)
     while i < count {
         let kept = scale * x[i] + shift > 0 ? gradient[i] : 0
         total += kept
