@@ -27,7 +27,8 @@ number() { local line; line=$(grep -m1 -e "$2" <<< "$1" || true); grep -oE "$3" 
 for round in $(seq 1 "$rounds"); do
     for config in "${configs[@]}"; do
         name=$(basename "$config" .json)
-        output=$("$bench" -c "$config" --only train 2>&1)
+        # Without the config's augmentation: PyTorch's side trains on the images as they are.
+        output=$("$bench" -c "$config" --only train --no-augmentation 2>&1)
         grep -m1 "OpenBLAS" <<< "$output" >&2 || true
         train=$(number "$output" "train $name" '[0-9]+ images/s')
         ceiling=$(number "$output" "(ceiling)" '[0-9.]+ GFLOP/s')

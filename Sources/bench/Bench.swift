@@ -36,6 +36,9 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("The SGEMM of convolution and dense layers: own (ConvNet's AVX-512 kernel, the default where the CPU has AVX-512) or openblas.", valueName: "gemm"))
     var gemm: String?
 
+    @Flag(help: "Train without the config's augmentation (the same work as benchmarks/pytorch_models.py, which does not augment).")
+    var noAugmentation = false
+
     @Flag(help: ArgumentHelp("With --isolated-conv, run forward and backward.", visibility: .hidden))
     var train = false
 
@@ -87,6 +90,7 @@ struct Bench: ParsableCommand {
         if want("train") || want("infer") {
             var settings = try ConvNet.Configuration.load(contentsOf: config)
             settings.training.threads = threads  // the trainer sets the pool's size from the config
+            if noAugmentation { settings.training.augmentation = nil }
             let data = try TrainingData.load(settings, configurationFile: config)
             if want("train") {
                 let result = try Measurements.training(settings, data: data, warmupSteps: quick ? 20 : 50, steps: quick ? 150 : 600)
