@@ -17,12 +17,13 @@
 /// and needs no transposes (measured on LeNet's shapes: per-image SGEMMs run as fast as
 /// batched ones). The products run on `MatrixKernels` (ConvNet's own AVX-512 SGEMM, which
 /// reads W, Wᵀ and the columns where they lie instead of copying them for every image) where
-/// the CPU has it, else on OpenBLAS; with
-/// `MatrixKernels` the weight gradient of a deep enough layer (C·KH·KW ≥ 128) is accumulated
-/// transposed, dWᵀ += cols·dYᵀ (the columns read in place, dY transposed per image), and
-/// transposed back once per pass; a shallower layer's dY transpose would cost more than its
-/// product, and OpenBLAS computes its dW as it is. The batch is split into contiguous shares, one per worker thread;
-/// with fewer images than workers, each image's output rows are split instead.
+/// the CPU has it, else on OpenBLAS. With `MatrixKernels` the weight gradient of a deep enough
+/// layer (C·KH·KW ≥ 128) is accumulated transposed, dWᵀ += cols·dYᵀ (the columns read in place,
+/// dY transposed per image), and transposed back once per pass; for a shallower layer the dY
+/// transpose would cost more than the product, and OpenBLAS computes dW as it is.
+///
+/// The batch is split into contiguous shares, one per worker thread; with fewer images than
+/// workers, each image's output rows are split instead.
 ///
 /// The column workspace is bounded: each worker keeps the columns of as many of its
 /// images as fit in its share of `workspaceLimit` bytes (at least one image). If all of
@@ -255,13 +256,17 @@ public final class Conv2D: Layer {
         let images = partition(input.shape[0], worker: worker, of: backwardWorkers)
         let (spatial, rows, matrixSize) = (g.columnsPerImage, g.columnRows, g.columnRows * g.columnsPerImage)
         // Worker 0 adds into the parameters' gradients; the others into their own, summed afterwards.
-        // Accumulating dWᵀ [C·KH·KW, F], every worker does so in its own buffer.
+        // Accumulating dWᵀ [C·KH·KW, F], worker 0 too keeps its own.
         let (kernels, transposed) = (backend == .matrixKernels, transposedWeightGradient)
         let weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?
         if worker == 0 && !transposed {
             weightGradient = weight.gradient.data
         } else {
-            workspace.weightGradient.reshape(to: transposed ? [rows, filters] : weight.value.shape)
+            if transposed {
+                workspace.weightGradient.reshape(rows, filters)
+            } else {
+                workspace.weightGradient.reshape(to: weight.value.shape)
+            }
             workspace.weightGradient.fill(0)
             weightGradient = workspace.weightGradient.data
         }
