@@ -5,8 +5,8 @@
 /// x `[N, I]`, W `[O, I]`, b `[O]`, y `[N, O]`. Backward: dW += dYᵀ · x,
 /// db += Σ_n dY, dx = dY · W. All three products are single SGEMMs, on `MatrixKernels` where
 /// the CPU has AVX-512 (else OpenBLAS). That kernel reads B row by row, so forward computes
-/// yᵀ = W · xᵀ between two transposes of a worker's rows (1.6× OpenBLAS's x · Wᵀ at LeNet's
-/// [32, 800]·[800, 500], transposes included); with fewer than 16 rows it stays on OpenBLAS.
+/// yᵀ = W · xᵀ between two transposes of a worker's rows (LeNet's dense 500 forward, transposes
+/// included: 6.0% → 4.6% of a step); with fewer than 16 rows it stays on OpenBLAS.
 public final class Dense: Layer {
     /// Input features I.
     public let inputFeatures: Int
