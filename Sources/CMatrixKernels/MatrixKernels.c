@@ -1,7 +1,8 @@
 // ConvNet's SGEMM micro-kernel (AVX-512), for the products of one image's convolution.
 //
 // C [m, n] (+)= A [m, k] · B [k, n], row-major. C is computed in tiles of up to 6 rows and
-// 64 columns (four 16-float vectors), 24 accumulators held in registers over the whole depth:
+// 64 columns (four 16-float vectors), 24 accumulators held in registers over a depth block of
+// up to 512 (a deeper product adds each block into C):
 // for each p, the tile's row of B is loaded once (4 vectors) and each of the 6 values of A's
 // column p is broadcast and multiplied into it. Nothing is copied: B is read in place (in a
 // convolution, the image's im2col columns [C·KH·KW, OH·OW], or ∂loss/∂y, already in cache), and
@@ -22,6 +23,8 @@
 int convnet_cpu_has_avx512(void) {
 #if defined(__x86_64__)
     unsigned int eax, ebx, ecx, edx;
+    __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0), "c"(0));
+    if (eax < 7) return 0;  // no leaf 7 to ask
     __asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(1), "c"(0));
     if (!(ecx & (1u << 27))) return 0;  // OSXSAVE: xgetbv is available
     unsigned int low, high;
@@ -75,9 +78,9 @@ static inline __attribute__((always_inline)) AVX512 void tile(
 typedef void (*TileFunction)(long, const float *, long, long, const float *, long, float *, long, __mmask16, int);
 
 #define TILE(ROWS, VECTORS)                                                                         \
-    static AVX512 void tile_##ROWS##_##VECTORS(long k, const float *a, long rs, long ds,            \
-        const float *b, long ldb, float *c, long ldc, __mmask16 last, int accumulate) {             \
-        tile(ROWS, VECTORS, k, a, rs, ds, b, ldb, c, ldc, last, accumulate);                        \
+    static AVX512 void tile_##ROWS##_##VECTORS(long k, const float *a, long row_stride,             \
+        long depth_stride, const float *b, long ldb, float *c, long ldc, __mmask16 last, int accumulate) { \
+        tile(ROWS, VECTORS, k, a, row_stride, depth_stride, b, ldb, c, ldc, last, accumulate);      \
     }
 #define TILES(ROWS) TILE(ROWS, 1) TILE(ROWS, 2) TILE(ROWS, 3) TILE(ROWS, 4)
 TILES(1) TILES(2) TILES(3) TILES(4) TILES(5) TILES(6)
@@ -129,6 +132,7 @@ void convnet_matrix_kernels_allow_avx512(int allowed) {
     __atomic_store_n(&known, allowed && convnet_cpu_has_avx512() ? 2 : 1, __ATOMIC_RELAXED);
 }
 
+#if defined(__x86_64__)
 static int has_avx512(void) {
     int answer = __atomic_load_n(&known, __ATOMIC_RELAXED);
     if (answer == 0) {
@@ -137,6 +141,7 @@ static int has_avx512(void) {
     }
     return answer == 2;
 }
+#endif
 
 // C (+)= A · B with the depth and sizes checked: an empty product leaves C zero (or as it was).
 static void product(long m, long n, long k, MatrixA a, const float *b, long ldb, float *c, long ldc, int accumulate) {

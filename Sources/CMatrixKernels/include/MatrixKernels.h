@@ -16,7 +16,7 @@ void convnet_matrix_kernels_allow_avx512(int allowed);
 // C [m, n] = A · B, or C += A · B when accumulate is non-zero. A's element (i, p) is
 // a[i · row_stride + p · depth_stride]: a row-major [m, k] matrix has strides (lda, 1), and the
 // transpose of a row-major [k, m] matrix has (1, lda). B [k, n] is row-major with leading
-// dimension ldb; C has leading dimension ldc.
+// dimension ldb ≥ n; C has leading dimension ldc ≥ n and must not overlap A or B.
 void convnet_gemm(long m, long n, long k, const float *a, long row_stride, long depth_stride,
                   const float *b, long ldb, float *c, long ldc, int accumulate);
 

@@ -68,9 +68,10 @@ public final class BatchNorm: Layer {
     private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
     /// The processes whose batch statistics are combined (synchronised batch norm), for this pass.
     private var statisticsGroup: (any ProcessGroup)?
-    /// Synchronised passes: per-channel sums `[C]` and, in `sums`' last place, this process's
-    /// value count, summed over the processes between the worker jobs (`[C + 1]` each; workers
-    /// write disjoint channels, so they are raw buffers rather than arrays).
+    /// Per-channel sums `[C]` of the pass in progress (Σx and Σ(x − μ)², or Σdy and Σdy·x̂) and,
+    /// for synchronised passes, in `sums`' last place this process's value count; summed over
+    /// the processes between the worker jobs when synchronised (`[C + 1]` each; workers write
+    /// disjoint channels, so they are raw buffers rather than arrays).
     private let sums: UnsafeMutableBufferPointer<Double>, secondSums: UnsafeMutableBufferPointer<Double>
     /// Per channel `[C]` each, for the pass in progress: the output's scale and shift
     /// (y = f(scale·x + shift)), then in backward dx = a·dy + b·x + c's coefficients. Raw

@@ -14,7 +14,7 @@
 /// sums dCols back into dX.
 ///
 /// One image at a time keeps each column matrix in cache between im2col and its GEMM
-/// and needs no transposes (measured on LeNet's shapes: per-image SGEMMs run as fast as
+/// and needs no transposes of the columns (measured on LeNet's shapes: per-image SGEMMs run as fast as
 /// batched ones). The products run on `MatrixKernels` (ConvNet's own AVX-512 SGEMM, which
 /// reads W, Wᵀ and the columns where they lie instead of copying them for every image) where
 /// the CPU has it, else on OpenBLAS. With `MatrixKernels` the weight gradient of a deep enough
@@ -28,8 +28,9 @@
 /// The column workspace is bounded: each worker keeps the columns of as many of its
 /// images as fit in its share of `workspaceLimit` bytes (at least one image). If all of
 /// its images fit, backward reuses their columns from forward; otherwise it recomputes
-/// them. Workers other than the first accumulate dW and db privately; the shares are
-/// summed at the end in a fixed order, so results depend only on the thread count.
+/// them. Workers other than the first accumulate dW and db privately (every worker its dWᵀ,
+/// when dW is accumulated transposed); the shares are summed at the end in a fixed order, so
+/// results depend only on the thread count.
 public final class Conv2D: Layer {
     /// Input channels C.
     public let inputChannels: Int
@@ -78,8 +79,8 @@ public final class Conv2D: Layer {
     private final class Workspace {
         /// Column matrices `[slots, C·KH·KW, OH·OW]`, one slot per retained image.
         let columns = Tensor(shape: [0])
-        /// This worker's share of dW `[F, C·KH·KW]` (with `MatrixKernels` dWᵀ `[C·KH·KW, F]`) and
-        /// db `[F]` (with OpenBLAS, worker 0 adds into the parameters directly).
+        /// This worker's share of dW `[F, C·KH·KW]` (dWᵀ `[C·KH·KW, F]` when accumulated transposed)
+        /// and db `[F]`; worker 0 adds db, and dW when not transposed, into the parameters directly.
         let weightGradient = Tensor(shape: [0])
         let biasGradient = Tensor(shape: [0])
         /// dY ⊙ f′ of one image `[F, OH·OW]`, when an activation is absorbed.
@@ -243,8 +244,9 @@ public final class Conv2D: Layer {
         transposedWeightGradient = backend == .matrixKernels && (geometry?.columnRows ?? 0) >= 128
         while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
         forEachWorker(backwardJob)
-        // Accumulating dWᵀ, every worker holds its own, transposed back in the sum.
-        if backwardWorkers > 1 || transposedWeightGradient { forEachWorker(sumGradientsJob) }
+        // Accumulating dWᵀ, every worker holds its own, transposed back in the sum (none for an
+        // empty batch, which has no workers).
+        if backwardWorkers > 1 || (backwardWorkers == 1 && transposedWeightGradient) { forEachWorker(sumGradientsJob) }
         return needsInputGradient ? inputGradient : nil
     }
 
@@ -331,7 +333,7 @@ public final class Conv2D: Layer {
                 let row = destination + filter * depth
                 for other in 0..<backwardWorkers {
                     let source = workspaces[other].weightGradient.data + filter
-                    for r in 0..<depth { row[r] += source[r * filters] }
+                    for index in 0..<depth { row[index] += source[index * filters] }
                 }
             }
         } else {
@@ -357,7 +359,6 @@ public final class Conv2D: Layer {
     }
 
 }
-
 
 /// sums[r] += Σ_c matrix[r, c] for a row-major `[rows, columns]` matrix.
 @inline(__always)

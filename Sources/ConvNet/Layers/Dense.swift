@@ -3,10 +3,10 @@
 /// JSON: `{"type": "dense", "units": 500}` (O = units).
 ///
 /// x `[N, I]`, W `[O, I]`, b `[O]`, y `[N, O]`. Backward: dW += dYᵀ · x,
-/// db += Σ_n dY, dx = dY · W. All three products are single SGEMMs, on `MatrixKernels` where
-/// the CPU has AVX-512 (else OpenBLAS). That kernel reads B row by row, so forward computes
-/// yᵀ = W · xᵀ between two transposes of a worker's rows (LeNet's dense 500 forward, transposes
-/// included: 6.0% → 4.6% of a step); with fewer than 16 rows it stays on OpenBLAS.
+/// db += Σ_n dY, dx = dY · W: one SGEMM each per worker, on `MatrixKernels` where the CPU has
+/// AVX-512 (else OpenBLAS). That kernel reads B row by row, so forward computes yᵀ = W · xᵀ
+/// between two transposes of a worker's rows (LeNet's dense 500 forward, transposes included:
+/// 6.0% → 4.6% of a step); a forward share of fewer than 16 rows stays on OpenBLAS.
 public final class Dense: Layer {
     /// Input features I.
     public let inputFeatures: Int
@@ -81,13 +81,13 @@ public final class Dense: Layer {
         let (x, y, w, b) = (input.data, output.data, weight.value.data, bias.value.data)
         if backend == .matrixKernels && rows.count >= 16 {
             // yᵀ [O, rows] = W [O, I] · xᵀ [I, rows]; y = (yᵀ)ᵀ + b
-            let (xT, yT) = (transposedInputs[worker], transposedOutputs[worker])
-            xT.reshape(inputFeatures, rows.count)
-            yT.reshape(outputFeatures, rows.count)
-            transpose(x + rows.lowerBound * inputFeatures, rows: rows.count, columns: inputFeatures, into: xT.data)
+            let (transposedInput, transposedOutput) = (transposedInputs[worker], transposedOutputs[worker])
+            transposedInput.reshape(inputFeatures, rows.count)
+            transposedOutput.reshape(outputFeatures, rows.count)
+            transpose(x + rows.lowerBound * inputFeatures, rows: rows.count, columns: inputFeatures, into: transposedInput.data)
             MatrixKernels.multiply(m: outputFeatures, n: rows.count, k: inputFeatures, a: w, rowStride: inputFeatures, depthStride: 1,
-                                   b: xT.data, ldb: rows.count, c: yT.data, ldc: rows.count)
-            transpose(yT.data, rows: outputFeatures, columns: rows.count, into: y + rows.lowerBound * outputFeatures)
+                                   b: transposedInput.data, ldb: rows.count, c: transposedOutput.data, ldc: rows.count)
+            transpose(transposedOutput.data, rows: outputFeatures, columns: rows.count, into: y + rows.lowerBound * outputFeatures)
             for n in rows { addFloats(from: b, into: y + n * outputFeatures, count: outputFeatures) }
             return
         }

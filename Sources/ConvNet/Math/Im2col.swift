@@ -148,7 +148,7 @@ private func im2colUnpaddedStrideOne(_ input: UnsafePointer<Float>, geometry g: 
                 var source = firstInputRow + kernelColumn, target = destination
                 // Runs of a multiple of 8 floats (LeNet's 24 and 8) as whole 8-float moves, with no
                 // tail loop: 30% less time in im2col than `copyFloats` per run.
-                if outputWidth & 7 == 0 {
+                if outputWidth & 7 == 0 && outputWidth > 0 {
                     for _ in rows {
                         var chunk = 0
                         repeat {

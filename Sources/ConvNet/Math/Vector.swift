@@ -184,9 +184,9 @@ func scaleAndShift(_ input: UnsafePointer<Float>, scale: Float, shift: Float, in
 func linearCombination(_ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: UnsafePointer<Float>, _ c: Float,
                        into output: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
-    let (va, vb, vc) = (SIMD16<Float>(repeating: a), SIMD16<Float>(repeating: b), SIMD16<Float>(repeating: c))
+    let (aLanes, bLanes, cLanes) = (SIMD16<Float>(repeating: a), SIMD16<Float>(repeating: b), SIMD16<Float>(repeating: c))
     while i + 16 <= count {
-        store16(va * load16(x + i) + vb * load16(y + i) + vc, output + i)
+        store16(aLanes * load16(x + i) + bLanes * load16(y + i) + cLanes, output + i)
         i += 16
     }
     while i < count {
@@ -194,7 +194,6 @@ func linearCombination(_ a: Float, _ x: UnsafePointer<Float>, _ b: Float, _ y: U
         i += 1
     }
 }
-
 
 /// (Σ g[i], Σ g[i]·x[i]) for i < count, with g[i] = gradient[i] where z[i] = scale·x[i] + shift is
 /// positive and 0 where it is not: ReLU's backward through batch norm's output y = max(z, 0),
@@ -231,12 +230,12 @@ func sumsMaskedByPositive(_ gradient: UnsafePointer<Float>, _ x: UnsafePointer<F
 func linearCombinationMaskedByPositive(_ a: Float, _ gradient: UnsafePointer<Float>, _ b: Float, _ x: UnsafePointer<Float>, _ c: Float,
                                        scale: Float, shift: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
-    let (va, vb, vc) = (SIMD16<Float>(repeating: a), SIMD16<Float>(repeating: b), SIMD16<Float>(repeating: c))
+    let (aLanes, bLanes, cLanes) = (SIMD16<Float>(repeating: a), SIMD16<Float>(repeating: b), SIMD16<Float>(repeating: c))
     let (scales, shifts) = (SIMD16<Float>(repeating: scale), SIMD16<Float>(repeating: shift))
     while i + 16 <= count {
         let input = load16(x + i)
         let kept = load16(gradient + i).replacing(with: 0, where: scales * input + shifts .<= 0)
-        store16(va * kept + vb * input + vc, output + i)
+        store16(aLanes * kept + bLanes * input + cLanes, output + i)
         i += 16
     }
     while i < count {

@@ -62,34 +62,45 @@ public final class Adam: Optimizer {
     private func stepShare(_ worker: Int) {
         let range = partition(arena.count, worker: worker, of: Parallelism.threads)
         let (w, g, m, v) = (arena.values.data, arena.gradients.data, firstMoment.data, secondMoment.data)
+        let step = StepConstants(beta1: betas.0, beta2: betas.1, epsilon: epsilon, stepSize: stepSize,
+                                 secondCorrectionRoot: secondCorrectionRoot, shrink: 1 - learningRate * weightDecay,
+                                 weightDecay: weightDecay, decoupled: decoupledWeightDecay)
         var i = range.lowerBound
         while i + 16 <= range.upperBound {
             var (weight, first, second) = (load16(w + i), load16(m + i), load16(v + i))
-            update(&weight, gradient: load16(g + i), first: &first, second: &second)
+            Self.update(&weight, gradient: load16(g + i), first: &first, second: &second, step)
             store16(weight, w + i); store16(first, m + i); store16(second, v + i)
             i += 16
         }
         while i < range.upperBound {
-            update(&w[i], gradient: g[i], first: &m[i], second: &v[i])
+            Self.update(&w[i], gradient: g[i], first: &m[i], second: &v[i], step)
             i += 1
         }
     }
 
+    /// A step's constants, taken once per worker share rather than read from the optimizer for
+    /// every 16 values: β₁, β₂, ε, η / (1 − β₁ᵗ), √(1 − β₂ᵗ), AdamW's 1 − η·λ, and λ.
+    private struct StepConstants {
+        let beta1, beta2, epsilon, stepSize, secondCorrectionRoot, shrink, weightDecay: Float
+        let decoupled: Bool
+    }
+
     /// One Adam or AdamW update of a weight (one value or 16 lanes) and its moments.
     @inline(__always)
-    private func update<Value: LaneArithmetic>(_ weight: inout Value, gradient: Value, first: inout Value, second: inout Value) {
-        let (beta1, beta2) = (Value(repeating: betas.0), Value(repeating: betas.1))
+    private static func update<Value: LaneArithmetic>(_ weight: inout Value, gradient: Value, first: inout Value,
+                                                      second: inout Value, _ step: StepConstants) {
+        let (beta1, beta2) = (Value(repeating: step.beta1), Value(repeating: step.beta2))
         let one = Value(repeating: 1)
         var gradient = gradient
-        if decoupledWeightDecay {
-            weight *= Value(repeating: 1 - learningRate * weightDecay)
+        if step.decoupled {
+            weight *= Value(repeating: step.shrink)
         } else {
-            gradient = gradient + Value(repeating: weightDecay) * weight
+            gradient = gradient + Value(repeating: step.weightDecay) * weight
         }
         first = beta1 * first + (one - beta1) * gradient
         second = beta2 * second + (one - beta2) * gradient * gradient
-        weight -= Value(repeating: stepSize) * first
-            / (second.squareRootValue / Value(repeating: secondCorrectionRoot) + Value(repeating: epsilon))
+        weight -= Value(repeating: step.stepSize) * first
+            / (second.squareRootValue / Value(repeating: step.secondCorrectionRoot) + Value(repeating: step.epsilon))
     }
 
     public var state: [NamedTensor] {
@@ -167,4 +178,3 @@ extension AdamSpecification {
              weightDecay: Float(weightDecay), decoupledWeightDecay: Self.decoupled)
     }
 }
-

@@ -43,23 +43,26 @@ public final class SGD: Optimizer {
     private func stepShare(_ worker: Int) {
         let range = partition(arena.count, worker: worker, of: Parallelism.threads)
         let w = arena.values.data, g = arena.gradients.data, v = velocity.data
+        // The step's constants, taken once rather than read from the optimizer for every 16 values.
+        let (rate, momentum, decay, nesterov) = (learningRate, self.momentum, weightDecay, self.nesterov)
         var i = range.lowerBound
         while i + 16 <= range.upperBound {
             var (weight, speed) = (load16(w + i), load16(v + i))
-            update(&weight, gradient: load16(g + i), velocity: &speed)
+            Self.update(&weight, gradient: load16(g + i), velocity: &speed, rate: rate, momentum: momentum, decay: decay, nesterov: nesterov)
             store16(weight, w + i); store16(speed, v + i)
             i += 16
         }
         while i < range.upperBound {
-            update(&w[i], gradient: g[i], velocity: &v[i])
+            Self.update(&w[i], gradient: g[i], velocity: &v[i], rate: rate, momentum: momentum, decay: decay, nesterov: nesterov)
             i += 1
         }
     }
 
     /// One update of a weight (one value or 16 lanes) and its velocity.
     @inline(__always)
-    private func update<Value: LaneArithmetic>(_ weight: inout Value, gradient: Value, velocity: inout Value) {
-        let (rate, momentum, decay) = (Value(repeating: learningRate), Value(repeating: self.momentum), Value(repeating: weightDecay))
+    private static func update<Value: LaneArithmetic>(_ weight: inout Value, gradient: Value, velocity: inout Value,
+                                                      rate: Float, momentum: Float, decay: Float, nesterov: Bool) {
+        let (rate, momentum, decay) = (Value(repeating: rate), Value(repeating: momentum), Value(repeating: decay))
         if nesterov {
             let d = gradient + decay * weight
             velocity = momentum * velocity + d

@@ -77,9 +77,17 @@ final class MatrixKernelsTests: XCTestCase {
 
     /// A convolution on MatrixKernels against the same convolution on OpenBLAS: output, dX, dW
     /// and db, for LeNet's shapes (dW transposed and not), padding and stride, an absorbed ReLU,
-    /// one and two threads, a batch smaller than the threads (rows split), and no dX wanted.
-    func testConvolutionMatchesOpenBLAS() throws {
-        try XCTSkipUnless(MatrixKernels.isAvailable, "this CPU has no AVX-512: convolutions run on OpenBLAS only")
+    /// one and two threads, a batch smaller than the threads (rows split), and no dX wanted. On
+    /// the AVX-512 kernel where the CPU has it, and on the plain loops (so the layer's own
+    /// bookkeeping is checked on any CPU).
+    func testConvolutionMatchesOpenBLAS() {
+        for avx512 in MatrixKernels.isAvailable ? [true, false] : [false] {
+            convnet_matrix_kernels_allow_avx512(avx512 ? 1 : 0)
+            convolutionsMatchOpenBLAS(avx512: avx512)
+        }
+    }
+
+    private func convolutionsMatchOpenBLAS(avx512: Bool) {
         let cases: [(input: [Int], filters: Int, kernel: Int, stride: Int, padding: Int, relu: Bool)] = [
             ([4, 20, 12, 12], 50, 5, 1, 0, true),   // LeNet's conv 50@5×5: dWᵀ (C·KH·KW = 500)
             ([4, 1, 28, 28], 20, 5, 1, 0, false),   // LeNet's conv 20@5×5: dW on OpenBLAS (25)
@@ -108,16 +116,23 @@ final class MatrixKernelsTests: XCTestCase {
                     results.append([inference, y.values, dx, layer.weight.gradient.values, layer.bias?.gradient.values ?? []])
                 }
                 for (part, name) in ["inference output", "training output", "dX", "dW", "db"].enumerated() {
-                    assertClose(results[1][part], results[0][part], tolerance: 1e-4, "case \(index), \(threads) threads, \(name)")
+                    assertClose(results[1][part], results[0][part], tolerance: 1e-4, "case \(index), \(threads) threads, avx512 \(avx512), \(name)")
                 }
             }
         }
     }
 
     /// A dense layer on MatrixKernels against the same layer on OpenBLAS: output, dX, dW and db,
-    /// with workers' shares of 16 rows or more (yᵀ = W·xᵀ) and fewer (OpenBLAS's forward).
-    func testDenseMatchesOpenBLAS() throws {
-        try XCTSkipUnless(MatrixKernels.isAvailable, "this CPU has no AVX-512: dense layers run on OpenBLAS only")
+    /// with workers' shares of 16 rows or more (yᵀ = W·xᵀ) and fewer (OpenBLAS's forward), on the
+    /// AVX-512 kernel where the CPU has it and on the plain loops.
+    func testDenseMatchesOpenBLAS() {
+        for avx512 in MatrixKernels.isAvailable ? [true, false] : [false] {
+            convnet_matrix_kernels_allow_avx512(avx512 ? 1 : 0)
+            denseMatchesOpenBLAS(avx512: avx512)
+        }
+    }
+
+    private func denseMatchesOpenBLAS(avx512: Bool) {
         for (threads, batch) in [(1, 40), (2, 64), (2, 20), (2, 1)] {
             Parallelism.threads = threads
             var results: [[[Float]]] = []
@@ -133,7 +148,30 @@ final class MatrixKernelsTests: XCTestCase {
                 results.append([y.values, dx, layer.weight.gradient.values, layer.bias.gradient.values])
             }
             for (part, name) in ["output", "dX", "dW", "db"].enumerated() {
-                assertClose(results[1][part], results[0][part], tolerance: 1e-5, "\(threads) threads, batch \(batch), \(name)")
+                assertClose(results[1][part], results[0][part], tolerance: 1e-5, "\(threads) threads, batch \(batch), avx512 \(avx512), \(name)")
+            }
+        }
+    }
+
+    /// An empty batch (a process's share of a small last batch in data-parallel training) through
+    /// a convolution whose dW is accumulated transposed (C·KH·KW ≥ 128) and a dense layer, on
+    /// both backends and two threads: empty outputs and input gradients, gradients left at zero.
+    func testEmptyBatch() {
+        Parallelism.threads = 2
+        for backend in [GEMMBackend.openBLAS, .matrixKernels] {
+            var random = SeededRandom(seed: 3)
+            let convolution = Conv2D(inputChannels: 8, filters: 16, kernelHeight: 5, kernelWidth: 5, random: &random)
+            let dense = Dense(inputFeatures: 16 * 4 * 4, outputFeatures: 10, random: &random)
+            convolution.backend = backend
+            dense.backend = backend
+            let y = convolution.forward(Tensor(shape: [0, 8, 8, 8]), phase: .training)
+            XCTAssertEqual(y.shape, [0, 16, 4, 4])
+            let z = dense.forward(Tensor(shape: [0, 256]), phase: .training)
+            XCTAssertEqual(z.shape, [0, 10])
+            XCTAssertEqual(dense.backward(Tensor(shape: [0, 10])).shape, [0, 256])
+            XCTAssertEqual(convolution.backward(Tensor(shape: [0, 16, 4, 4])).shape, [0, 8, 8, 8])
+            for parameter in convolution.parameters + dense.parameters {
+                XCTAssertEqual(parameter.gradient.values, [Float](repeating: 0, count: parameter.gradient.count), "\(backend) \(parameter.name)")
             }
         }
     }
