@@ -57,7 +57,7 @@ public final class Adam: Optimizer {
     }
 
     /// One worker's share of the arena, 16 values at a time (the pointers may alias as far as the
-    /// compiler knows, so a plain loop stays scalar: measured 6× slower), then the rest one by one.
+    /// compiler knows, so a plain loop stays scalar), then the rest one by one.
     /// Each lane computes exactly what the scalar formula does, in the same order.
     private func stepShare(_ worker: Int) {
         let range = partition(arena.count, worker: worker, of: Parallelism.threads)
