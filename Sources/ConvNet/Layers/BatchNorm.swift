@@ -350,7 +350,7 @@ public final class BatchNorm: Layer {
         let (x, dy, dx, scales, shifts, coefficients) = (input.data, gradientSource, inputGradient.data, outputScale, outputShift, gradientCoefficients)
         for channel in range {
             let (inverse, channelMean) = (inverseDeviation.data[channel], self.channelMean.data[channel])
-            let scale = weight.value.data[channel] * inverse
+            let scale = scales[channel]  // γ·inverse, as forward computed it
             let (meanGradient, meanGradientNormal) = (Float(sums[channel] / count), Float(secondSums[channel] / count))
             let b = training ? -scale * inverse * meanGradientNormal : 0
             let c = training ? -scale * meanGradient - b * channelMean : 0

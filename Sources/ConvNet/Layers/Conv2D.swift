@@ -183,7 +183,8 @@ public final class Conv2D: Layer {
             im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: g.columnsPerImage)
             // y [F, OH·OW] = W [F, C·KH·KW] · columns [C·KH·KW, OH·OW] (+ b, activation)
             let y = output.data + image * filters * g.columnsPerImage
-            multiplyWeight(columns, columns: g.columnsPerImage, depth: g.columnRows, into: y, rowStride: g.columnsPerImage)
+            backend.multiply(m: filters, n: g.columnsPerImage, k: g.columnRows, a: weight.value.data, lda: g.columnRows,
+                         b: columns, ldb: g.columnsPerImage, c: y, ldc: g.columnsPerImage)
             finishOutput(y, spatial: g.columnsPerImage, rowStride: g.columnsPerImage)
         }
         workspace.imagesInColumns = retain ? images : 0..<0
@@ -200,21 +201,9 @@ public final class Conv2D: Layer {
         im2col(input.data + splitImage * g.inputCount, geometry: g, outputRows: outputRows,
                into: workspace.columns.data, rowStride: width)
         let y = output.data + splitImage * filters * spatial + outputRows.lowerBound * g.outputWidth
-        multiplyWeight(workspace.columns.data, columns: width, depth: rows, into: y, rowStride: spatial)
+        backend.multiply(m: filters, n: width, k: rows, a: weight.value.data, lda: rows,
+                         b: workspace.columns.data, ldb: width, c: y, ldc: spatial)
         finishOutput(y, spatial: width, rowStride: spatial)
-    }
-
-    /// y `[F, columns]` (rows `rowStride` apart) = W `[F, depth]` · columns `[depth, columns]`.
-    @inline(__always)
-    private func multiplyWeight(_ columnMatrix: UnsafePointer<Float>, columns: Int, depth: Int,
-                                into y: UnsafeMutablePointer<Float>, rowStride: Int) {
-        switch backend {
-        case .matrixKernels:
-            MatrixKernels.multiply(m: filters, n: columns, k: depth, a: weight.value.data, rowStride: depth, depthStride: 1,
-                                   b: columnMatrix, ldb: columns, c: y, ldc: rowStride)
-        case .openBLAS:
-            BLAS.gemm(m: filters, n: columns, k: depth, a: weight.value.data, b: columnMatrix, c: y, ldc: rowStride)
-        }
     }
 
     /// y[f, s] = f(y[f, s] + b[f]) for `s < spatial` in an output `[F, rowStride]`, with
@@ -259,7 +248,7 @@ public final class Conv2D: Layer {
         let (spatial, rows, matrixSize) = (g.columnsPerImage, g.columnRows, g.columnRows * g.columnsPerImage)
         // Worker 0 adds into the parameters' gradients; the others into their own, summed afterwards.
         // Accumulating dWᵀ [C·KH·KW, F], worker 0 too keeps its own.
-        let (kernels, transposed) = (backend == .matrixKernels, transposedWeightGradient)
+        let transposed = transposedWeightGradient
         let weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?
         if worker == 0 && !transposed {
             weightGradient = weight.gradient.data
@@ -300,21 +289,16 @@ public final class Conv2D: Layer {
                 // dWᵀ [C·KH·KW, F] += cols [C·KH·KW, OH·OW] · dYᵀ [OH·OW, F]
                 let gradientTransposed = workspace.transposedGradient.data
                 transpose(gradient, rows: filters, columns: spatial, into: gradientTransposed)
-                MatrixKernels.multiply(m: rows, n: filters, k: spatial, a: columns, rowStride: spatial, depthStride: 1,
-                                       b: gradientTransposed, ldb: filters, c: weightGradient, ldc: filters, accumulate: true)
+                backend.multiply(m: rows, n: filters, k: spatial, a: columns, lda: spatial,
+                                 b: gradientTransposed, ldb: filters, c: weightGradient, ldc: filters, accumulate: true)
             } else {
                 // dW [F, C·KH·KW] += dY [F, OH·OW] · colsᵀ
                 BLAS.gemm(transposeB: true, m: filters, n: rows, k: spatial, a: gradient, b: columns, beta: 1, c: weightGradient)
             }
             guard needsInputGradient else { continue }
             // dCols [C·KH·KW, OH·OW] = Wᵀ · dY, written over the columns (no longer needed).
-            if kernels {
-                // Wᵀ as stored: element (r, f) is W[f, r].
-                MatrixKernels.multiply(m: rows, n: spatial, k: filters, a: weight.value.data, rowStride: 1, depthStride: rows,
-                                       b: gradient, ldb: spatial, c: columns, ldc: spatial)
-            } else {
-                BLAS.gemm(transposeA: true, m: rows, n: spatial, k: filters, a: weight.value.data, b: gradient, c: columns)
-            }
+            backend.multiply(transposeA: true, m: rows, n: spatial, k: filters, a: weight.value.data, lda: rows,
+                             b: gradient, ldb: spatial, c: columns, ldc: spatial)
             let imageGradient = inputGradient.data + image * g.inputCount
             imageGradient.update(repeating: 0, count: g.inputCount)
             col2im(columns, rowStride: spatial, geometry: g, addingInto: imageGradient)

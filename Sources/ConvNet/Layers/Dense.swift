@@ -85,8 +85,8 @@ public final class Dense: Layer {
             transposedInput.reshape(inputFeatures, rows.count)
             transposedOutput.reshape(outputFeatures, rows.count)
             transpose(x + rows.lowerBound * inputFeatures, rows: rows.count, columns: inputFeatures, into: transposedInput.data)
-            MatrixKernels.multiply(m: outputFeatures, n: rows.count, k: inputFeatures, a: w, rowStride: inputFeatures, depthStride: 1,
-                                   b: transposedInput.data, ldb: rows.count, c: transposedOutput.data, ldc: rows.count)
+            backend.multiply(m: outputFeatures, n: rows.count, k: inputFeatures, a: w, lda: inputFeatures,
+                             b: transposedInput.data, ldb: rows.count, c: transposedOutput.data, ldc: rows.count)
             transpose(transposedOutput.data, rows: outputFeatures, columns: rows.count, into: y + rows.lowerBound * outputFeatures)
             for n in rows { addFloats(from: b, into: y + n * outputFeatures, count: outputFeatures) }
             return
@@ -105,16 +105,8 @@ public final class Dense: Layer {
         let features = partition(outputFeatures, worker: worker, of: workers)
         if !features.isEmpty {
             // dW [features, I] += dY[:, features]ᵀ · x [N, I]
-            if backend == .matrixKernels {
-                MatrixKernels.multiply(m: features.count, n: inputFeatures, k: batch,
-                                       a: dy + features.lowerBound, rowStride: 1, depthStride: outputFeatures,
-                                       b: x, ldb: inputFeatures, c: dw + features.lowerBound * inputFeatures, ldc: inputFeatures,
-                                       accumulate: true)
-            } else {
-                BLAS.gemm(transposeA: true, m: features.count, n: inputFeatures, k: batch,
-                          a: dy + features.lowerBound, lda: outputFeatures, b: x, beta: 1,
-                          c: dw + features.lowerBound * inputFeatures)
-            }
+            backend.multiply(transposeA: true, m: features.count, n: inputFeatures, k: batch, a: dy + features.lowerBound, lda: outputFeatures,
+                             b: x, ldb: inputFeatures, c: dw + features.lowerBound * inputFeatures, ldc: inputFeatures, accumulate: true)
             for n in 0..<batch {
                 let row = dy + n * outputFeatures
                 for o in features { db[o] += row[o] }
@@ -123,14 +115,8 @@ public final class Dense: Layer {
         let rows = partition(batch, worker: worker, of: workers)
         if needsInputGradient && !rows.isEmpty {
             // dx [rows, I] = dY [rows, O] · W [O, I]
-            if backend == .matrixKernels {
-                MatrixKernels.multiply(m: rows.count, n: inputFeatures, k: outputFeatures,
-                                       a: dy + rows.lowerBound * outputFeatures, rowStride: outputFeatures, depthStride: 1,
-                                       b: w, ldb: inputFeatures, c: dx + rows.lowerBound * inputFeatures, ldc: inputFeatures)
-            } else {
-                BLAS.gemm(m: rows.count, n: inputFeatures, k: outputFeatures,
-                          a: dy + rows.lowerBound * outputFeatures, b: w, c: dx + rows.lowerBound * inputFeatures)
-            }
+            backend.multiply(m: rows.count, n: inputFeatures, k: outputFeatures, a: dy + rows.lowerBound * outputFeatures, lda: outputFeatures,
+                             b: w, ldb: inputFeatures, c: dx + rows.lowerBound * inputFeatures, ldc: inputFeatures)
         }
     }
 

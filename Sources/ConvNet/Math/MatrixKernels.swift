@@ -40,4 +40,22 @@ public enum GEMMBackend: String, Sendable, CaseIterable {
     /// to reproduce the first release's arithmetic bit for bit. `nonisolated(unsafe)`: read only
     /// when a layer is created, on the thread building the model.
     nonisolated(unsafe) public static var preferred: GEMMBackend = MatrixKernels.isAvailable ? .matrixKernels : .openBLAS
+
+    /// `C [m, n] = op(A) · B`, or `C += op(A) · B` when `accumulate`, on this backend: the
+    /// products both backends can run, so a layer calls one function. `op(A)` is `A [m, k]`
+    /// (leading dimension `lda`), or with `transposeA` the transpose of a stored `[k, m]`;
+    /// `B [k, n]` and `C [m, n]` are row-major with leading dimensions `ldb` and `ldc`.
+    @inline(__always)
+    public func multiply(transposeA: Bool = false, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                         b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                         accumulate: Bool = false) {
+        switch self {
+        case .matrixKernels:
+            MatrixKernels.multiply(m: m, n: n, k: k, a: a, rowStride: transposeA ? 1 : lda, depthStride: transposeA ? lda : 1,
+                                   b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
+        case .openBLAS:
+            BLAS.gemm(transposeA: transposeA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                      beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+        }
+    }
 }
