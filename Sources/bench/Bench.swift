@@ -83,15 +83,19 @@ struct Bench: ParsableCommand {
         print("ConvNet bench: \(threads) thread\(threads == 1 ? "" : "s"), OpenBLAS core \(BLAS.coreName), layers on \(layerGEMM)\(quick ? ", quick" : "")")
         if let choice = BLAS.kernelChoice { print(choice) }
         let want = { (part: String) in only == nil || only == part }
-
-        let ceiling = Measurements.sgemmCeiling(size: quick ? 1024 : 2048, repetitions: quick ? 3 : 5)
-        table.add("SGEMM \(quick ? 1024 : 2048)³ (ceiling)", value: String(format: "%.1f GFLOP/s", ceiling), share: 1)
-
+        // The config and its data first, so a bad config is one line before any measuring.
+        var model: (settings: ConvNet.Configuration, data: TrainingData)?
         if want("train") || want("infer") {
             var settings = try ConvNet.Configuration.load(contentsOf: config)
             settings.training.threads = threads  // the trainer sets the pool's size from the config
             if noAugmentation { settings.training.augmentation = nil }
-            let data = try TrainingData.load(settings, configurationFile: config)
+            model = (settings, try TrainingData.load(settings, configurationFile: config))
+        }
+
+        let ceiling = Measurements.sgemmCeiling(size: quick ? 1024 : 2048, repetitions: quick ? 3 : 5)
+        table.add("SGEMM \(quick ? 1024 : 2048)³ (ceiling)", value: String(format: "%.1f GFLOP/s", ceiling), share: 1)
+
+        if let (settings, data) = model {
             if want("train") {
                 let result = try Measurements.training(settings, data: data, warmupSteps: quick ? 20 : 50, steps: quick ? 150 : 600)
                 table.add("train \(settings.name) batch \(settings.training.batchSize)",
