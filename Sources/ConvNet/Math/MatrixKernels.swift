@@ -6,8 +6,10 @@ import CMatrixKernels
 /// `C [m, n] (+)= A · B`, row-major, every operand read where it lies: `B` (the image's im2col
 /// columns, or ∂loss/∂y) in place, `A` through two strides (a weight matrix or its transpose as
 /// stored). The micro-kernel keeps a 6 × 64 tile of `C` in 24 vector registers over a depth
-/// of up to 512 (deeper products add into `C` block by block). LeNet's conv 50@5×5 on 64 images (`bench --only conv`, against OpenBLAS's AVX-512
-/// kernels): forward 0.65 → 0.49 ms (420 GFLOP/s on 2 cores), forward + backward 1.94 → 1.66 ms.
+/// of up to 512 (deeper products add into `C` block by block). LeNet's conv 50@5×5 on 64
+/// images (`bench --only conv`, against OpenBLAS's AVX-512 kernels): forward 0.65 → 0.49 ms
+/// (420 GFLOP/s on 2 cores), forward + backward 1.94 → 1.66 ms. Layers call it through
+/// `GEMMBackend.multiply`, which runs the same product on OpenBLAS where this one is not used.
 ///
 /// Where the CPU has no AVX-512 (`isAvailable` false) the layers call OpenBLAS (`BLAS`) instead;
 /// called anyway, the product runs as plain loops.
