@@ -92,32 +92,29 @@ struct Bench: ParsableCommand {
             model = (settings, try TrainingData.load(settings, configurationFile: config))
         }
 
-        let ceiling = Measurements.sgemmCeiling(size: quick ? 1024 : 2048, repetitions: quick ? 3 : 5)
-        table.add("SGEMM \(quick ? 1024 : 2048)³ (ceiling)", value: String(format: "%.1f GFLOP/s", ceiling), share: 1)
-
         if let (settings, data) = model {
             if want("train") {
                 let result = try Measurements.training(settings, data: data, warmupSteps: quick ? 20 : 50, steps: quick ? 150 : 600)
                 table.add("train \(settings.name) batch \(settings.training.batchSize)",
                           value: String(format: "%.0f images/s (%.1f s/epoch)", result.imagesPerSecond, Double(data.train.count) / result.imagesPerSecond),
-                          share: nil)
-                table.add("  achieved GFLOP/s (conv + dense MACs × 2)", value: String(format: "%.1f", result.gigaflops), share: result.gigaflops / ceiling)
-                table.add("  heap allocations per step after warm-up", value: String(format: "%.2f", result.allocationsPerStep), share: nil)
-                for line in result.layerShares { table.add("  " + line.name, value: String(format: "%.1f%% of step", line.share * 100), share: nil) }
+                          gigaflops: nil)
+                table.add("  achieved GFLOP/s (conv + dense MACs × 2)", value: String(format: "%.1f", result.gigaflops), gigaflops: result.gigaflops)
+                table.add("  heap allocations per step after warm-up", value: String(format: "%.2f", result.allocationsPerStep), gigaflops: nil)
+                for line in result.layerShares { table.add("  " + line.name, value: String(format: "%.1f%% of step", line.share * 100), gigaflops: nil) }
                 let batch = settings.training.batchSize
                 let step = Double(batch) / result.imagesPerSecond
                 let epoch = Double(data.train.count) / result.imagesPerSecond + result.report.evaluation
                 table.add("  writing report.html and report.json after an epoch", value: String(format: "%.1f ms, %.2f%% of an epoch (%.1f s)",
-                          result.report.report * 1e3, result.report.report / epoch * 100, epoch), share: nil)
+                          result.report.report * 1e3, result.report.report / epoch * 100, epoch), gigaflops: nil)
                 let loading = Measurements.augmentation(data, batch: batch, repetitions: quick ? 2 : 5)
-                table.add("  loading a batch as it is", value: String(format: "%.3f ms, %.1f%% of a step", loading.plain * 1e3, loading.plain / step * 100), share: nil)
+                table.add("  loading a batch as it is", value: String(format: "%.3f ms, %.1f%% of a step", loading.plain * 1e3, loading.plain / step * 100), gigaflops: nil)
                 table.add("  loading a batch with augmentation", value: String(format: "%.3f ms, %.1f%% of a step (+%.1f%%)", loading.augmented * 1e3,
-                                                                                   loading.augmented / step * 100, (loading.augmented - loading.plain) / step * 100), share: nil)
+                                                                                   loading.augmented / step * 100, (loading.augmented - loading.plain) / step * 100), gigaflops: nil)
             }
             if want("infer") {
                 let result = try Measurements.inference(settings, data: data, batches: quick ? 10 : 40)
-                table.add("inference batch 256", value: String(format: "%.0f images/s", result.imagesPerSecond), share: nil)
-                table.add("inference 1 image latency", value: String(format: "%.3f ms", result.singleImageMilliseconds), share: nil)
+                table.add("inference batch 256", value: String(format: "%.0f images/s", result.imagesPerSecond), gigaflops: nil)
+                table.add("inference 1 image latency", value: String(format: "%.3f ms", result.singleImageMilliseconds), gigaflops: nil)
             }
         }
         if want("conv") {
@@ -131,15 +128,15 @@ struct Bench: ParsableCommand {
                 let result = Measurements.convolution(batch: n, channels: c, height: h, width: w, filters: f, kernel: k,
                                                        stride: s, workspaceLimit: workspaceBytes, repetitions: quick ? 3 : 10)
                 table.add(name + " forward", value: String(format: "%.2f ms, %.1f GFLOP/s", result.forwardMilliseconds, result.forwardGigaflops),
-                          share: result.forwardGigaflops / ceiling)
+                          gigaflops: result.forwardGigaflops)
                 table.add(name + " fwd+bwd", value: String(format: "%.2f ms, %.1f GFLOP/s", result.trainingMilliseconds, result.trainingGigaflops),
-                          share: result.trainingGigaflops / ceiling)
+                          gigaflops: result.trainingGigaflops)
             }
         }
         if want("naive") {
             let (naive, fast) = Measurements.naiveVersusIm2col(channels: 3, size: 227, filters: 96, kernel: 11, stride: 4)
-            table.add("227×227 conv, 1 image: direct loop", value: String(format: "%.1f ms", naive * 1e3), share: nil)
-            table.add("227×227 conv, 1 image: im2col + SGEMM", value: String(format: "%.2f ms (%.0f× faster)", fast * 1e3, naive / fast), share: nil)
+            table.add("227×227 conv, 1 image: direct loop", value: String(format: "%.1f ms", naive * 1e3), gigaflops: nil)
+            table.add("227×227 conv, 1 image: im2col + SGEMM", value: String(format: "%.2f ms (%.0f× faster)", fast * 1e3, naive / fast), gigaflops: nil)
         }
         if want("memory") {
             // Each in its own process, so each peak RSS is its own.
@@ -150,21 +147,32 @@ struct Bench: ParsableCommand {
                 ("forward+backward, workspace unbounded", ["--isolated-conv", "\(batch)", "--train", "--workspace", "100000"]),
             ] {
                 let (milliseconds, megabytes) = try Measurements.runIsolated(arguments + ["--threads", "\(threads)"] + (quick ? ["--quick"] : []))
-                table.add("227×227 conv N=\(batch) \(label)", value: String(format: "%.0f ms, peak %.0f MB", milliseconds, megabytes), share: nil)
+                table.add("227×227 conv N=\(batch) \(label)", value: String(format: "%.0f ms, peak %.0f MB", milliseconds, megabytes), gigaflops: nil)
             }
         }
-        table.add("peak memory (max RSS)", value: String(format: "%.0f MB", Measurements.peakResidentMegabytes()), share: nil)
+        table.add("peak memory (max RSS)", value: String(format: "%.0f MB", Measurements.peakResidentMegabytes()), gigaflops: nil)
+        // The ceiling last: OpenBLAS's own threads, which it runs on, go on spinning for a while
+        // after their last call (measured first, it slowed the inference measured right after it
+        // from 68,000 to 53,000 images/s in about half the runs).
+        table.ceiling = (quick ? 1024 : 2048, Measurements.sgemmCeiling(size: quick ? 1024 : 2048, repetitions: quick ? 3 : 5))
         table.print()
     }
 }
 
-/// Rows of name, value and fraction of the SGEMM ceiling.
+/// Rows of name, value and fraction of the SGEMM ceiling, printed under the ceiling's row.
 final class ResultTable {
     private var rows: [(String, String, Double?)] = []
+    /// The ceiling's matrix size and GFLOP/s, or nil before it is measured.
+    var ceiling: (size: Int, gigaflops: Double)?
 
-    func add(_ name: String, value: String, share: Double?) { rows.append((name, value, share)) }
+    /// A row; `gigaflops`, when given, is shown as a share of the ceiling.
+    func add(_ name: String, value: String, gigaflops: Double?) { rows.append((name, value, gigaflops)) }
 
     func print() {
+        var rows = self.rows.map { row in (row.0, row.1, row.2.flatMap { value in ceiling.map { value / $0.gigaflops } }) }
+        if let ceiling {
+            rows.insert(("SGEMM \(ceiling.size)³ (ceiling)", String(format: "%.1f GFLOP/s", ceiling.gigaflops), 1), at: 0)
+        }
         let width = rows.map(\.0.count).max() ?? 10
         let valueWidth = rows.map(\.1.count).max() ?? 10
         Swift.print("| " + "measurement".padding(toLength: width, withPad: " ", startingAt: 0) + " | "
