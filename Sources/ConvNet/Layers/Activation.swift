@@ -14,9 +14,21 @@ public protocol ActivationFunction: Sendable {
     /// `output[i] = f(input[i] + bias)` for `i < count`; `input` and `output` may be the same memory.
     func forward(_ input: UnsafePointer<Float>, adding bias: Float, into output: UnsafeMutablePointer<Float>, count: Int)
 
+    /// `output[i] = f(scale·input[i] + shift)` for `i < count` (batch norm's output pass); the same
+    /// values as `scaleAndShift` and then `forward(adding: 0)`, which is what the default does.
+    func forward(_ input: UnsafePointer<Float>, scale: Float, shift: Float, into output: UnsafeMutablePointer<Float>, count: Int)
+
     /// `inputGradient[i] = outputGradient[i] · f′(x[i])`, with f′ written through `output[i]` = f(x[i]).
     func backward(_ outputGradient: UnsafePointer<Float>, output: UnsafePointer<Float>,
                   into inputGradient: UnsafeMutablePointer<Float>, count: Int)
+}
+
+extension ActivationFunction {
+    /// The affine map, then the function: two passes.
+    public func forward(_ input: UnsafePointer<Float>, scale: Float, shift: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
+        scaleAndShift(input, scale: scale, shift: shift, into: output, count: count)
+        forward(output, adding: 0, into: output, count: count)
+    }
 }
 
 /// A layer applying an `ActivationFunction` element-wise to any shape `[N, …]`; workers
@@ -33,6 +45,8 @@ public final class ActivationLayer: Layer {
     /// The tensors of the pass in progress, for the worker jobs.
     private var input: Tensor?, outputGradient: Tensor?
     private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
+    /// Values per image of the image-by-image inference in progress.
+    fileprivate var imageCount = 0
 
     /// The layer for `function`.
     public init(_ function: any ActivationFunction) {
@@ -74,6 +88,17 @@ public final class ActivationLayer: Layer {
         guard !range.isEmpty else { return }
         function.backward(outputGradient.data + range.lowerBound, output: output.data + range.lowerBound,
                           into: inputGradient.data + range.lowerBound, count: range.count)
+    }
+}
+
+extension ActivationLayer: ImageWiseInference {
+    public func prepareImageInference(batch: Int, inputShape: [Int]) {
+        imageCount = Tensor.elementCount(inputShape)
+    }
+
+    /// y = f(x) over the image's values.
+    public func inferImage(_ image: Int, from x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, worker: Int) {
+        function.forward(x, adding: 0, into: y, count: imageCount)
     }
 }
 

@@ -28,14 +28,11 @@ public final class AvgPool2D: Pool2D {
         }
     }
 
-    override func forwardShare(_ worker: Int) {
-        guard let input else { return }
-        let (height, width) = (input.shape[2], input.shape[3])
-        let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
+    override func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, planes: Range<Int>, firstOutput: Int) {
+        let (height, width, outputHeight, outputWidth) = planeSize
         let window = self.window
         let scale = 1 / Float(window.size.height * window.size.width)
-        let (x, y) = (input.data, output.data)
-        for plane in planes(of: worker) {
+        for plane in planes {
             let source = x + plane * height * width
             let destination = y + plane * outputHeight * outputWidth
             for outputRow in 0..<outputHeight {

@@ -86,6 +86,8 @@ public final class BatchNorm: Layer {
 
     /// Whether the input is flat features `[N, C]` rather than images `[N, C, H, W]`.
     private let flat: Bool
+    /// Values per channel per image (H·W, or 1) of the image-by-image inference in progress.
+    private var imageSpatial = 1
 
     /// A batch norm over `channels` channels with γ = 1, β = 0 and fresh running estimates,
     /// for images or, when `flat`, for flat features.
@@ -216,12 +218,25 @@ public final class BatchNorm: Layer {
                                                                   variance: secondSums[channel] / count, count: count)
             }
         } else {
-            for channel in range {
-                channelMean.data[channel] = mean.data[channel]
-                inverseDeviation.data[channel] = 1 / (variance.data[channel] + epsilon).squareRoot()
-            }
+            useRunningEstimates(range, mean: mean, variance: variance)
         }
         normalize(range)
+    }
+
+    /// Inference: μ and 1/√(σ² + ε) of the channels of `range` from the running estimates.
+    private func useRunningEstimates(_ range: Range<Int>, mean: Tensor, variance: Tensor) {
+        for channel in range {
+            channelMean.data[channel] = mean.data[channel]
+            inverseDeviation.data[channel] = 1 / (variance.data[channel] + epsilon).squareRoot()
+        }
+    }
+
+    /// scale = γ·inverse and shift = β − μ·scale per channel of `range`, from `channelMean` and `inverseDeviation`.
+    private func setScaleAndShift(_ range: Range<Int>) {
+        for channel in range {
+            outputScale[channel] = weight.value.data[channel] * inverseDeviation.data[channel]
+            outputShift[channel] = bias.value.data[channel] - channelMean.data[channel] * outputScale[channel]
+        }
     }
 
     /// Σx per channel of `range` into `sums`.
@@ -263,16 +278,24 @@ public final class BatchNorm: Layer {
     private func normalize(_ range: Range<Int>) {
         guard let input else { return }
         let (batch, spatial, activation) = (input.shape[0], self.spatial, self.activation)
-        let (x, y, scales, shifts) = (input.data, output.data, outputScale, outputShift)
-        for channel in range {
-            scales[channel] = weight.value.data[channel] * inverseDeviation.data[channel]
-            shifts[channel] = bias.value.data[channel] - channelMean.data[channel] * scales[channel]
-        }
+        setScaleAndShift(range)
         for n in 0..<batch {
-            for channel in range {
-                let (source, target) = (x + (n * channels + channel) * spatial, y + (n * channels + channel) * spatial)
+            let offset = n * channels * spatial
+            normalizePlanes(input.data + offset, into: output.data + offset, channels: range, spatial: spatial, activation: activation)
+        }
+    }
+
+    /// y = f(scale·x + shift) for the planes (S values each) of `channels` in one image.
+    @inline(__always)
+    private func normalizePlanes(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, channels: Range<Int>,
+                                 spatial: Int, activation: (any ActivationFunction)?) {
+        let (scales, shifts) = (outputScale, outputShift)
+        for channel in channels {
+            let (source, target) = (x + channel * spatial, y + channel * spatial)
+            if let activation {
+                activation.forward(source, scale: scales[channel], shift: shifts[channel], into: target, count: spatial)
+            } else {
                 scaleAndShift(source, scale: scales[channel], shift: shifts[channel], into: target, count: spatial)
-                activation?.forward(target, adding: 0, into: target, count: spatial)
             }
         }
     }
@@ -433,5 +456,23 @@ public final class BatchNorm: Layer {
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
             BatchNorm(channels: inputShape[0], momentum: momentum, epsilon: epsilon, flat: inputShape.count == 1)
         }
+    }
+}
+
+extension BatchNorm: ImageWiseInference {
+    /// Scale and shift from the running estimates, as `forward` computes them at inference.
+    public func prepareImageInference(batch: Int, inputShape: [Int]) {
+        guard case .float32(let mean) = runningMean.storage, case .float32(let variance) = runningVariance.storage else { return }
+        phase = .inference
+        imageSpatial = inputShape.dropFirst().reduce(1, *)
+        channelMean.reshape(1, channels)
+        inverseDeviation.reshape(1, channels)
+        useRunningEstimates(0..<channels, mean: mean, variance: variance)
+        setScaleAndShift(0..<channels)
+    }
+
+    /// y = f(scale·x + shift), channel by channel, for one image.
+    public func inferImage(_ image: Int, from x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, worker: Int) {
+        normalizePlanes(x, into: y, channels: 0..<channels, spatial: imageSpatial, activation: activation)
     }
 }

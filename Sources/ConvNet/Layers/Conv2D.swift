@@ -179,15 +179,22 @@ public final class Conv2D: Layer {
         let matrixSize = g.columnRows * g.columnsPerImage
         workspace.columns.reshape(retain ? images.count : 1, g.columnRows, g.columnsPerImage)
         for (index, image) in images.enumerated() {
-            let columns = workspace.columns.data + (retain ? index * matrixSize : 0)
-            im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: g.columnsPerImage)
-            // y [F, OH·OW] = W [F, C·KH·KW] · columns [C·KH·KW, OH·OW] (+ b, activation)
-            let y = output.data + image * filters * g.columnsPerImage
-            backend.multiply(m: filters, n: g.columnsPerImage, k: g.columnRows, a: weight.value.data, lda: g.columnRows,
-                         b: columns, ldb: g.columnsPerImage, c: y, ldc: g.columnsPerImage)
-            finishOutput(y, spatial: g.columnsPerImage, rowStride: g.columnsPerImage)
+            forwardImage(input.data + image * g.inputCount, geometry: g,
+                         columns: workspace.columns.data + (retain ? index * matrixSize : 0),
+                         into: output.data + image * filters * g.columnsPerImage)
         }
         workspace.imagesInColumns = retain ? images : 0..<0
+    }
+
+    /// One image: columns = im2col(x), then y [F, OH·OW] = W [F, C·KH·KW] · columns [C·KH·KW, OH·OW]
+    /// (+ b, activation).
+    @inline(__always)
+    private func forwardImage(_ x: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+                              columns: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        im2col(x, geometry: g, into: columns, rowStride: g.columnsPerImage)
+        backend.multiply(m: filters, n: g.columnsPerImage, k: g.columnRows, a: weight.value.data, lda: g.columnRows,
+                         b: columns, ldb: g.columnsPerImage, c: y, ldc: g.columnsPerImage)
+        finishOutput(y, spatial: g.columnsPerImage, rowStride: g.columnsPerImage)
     }
 
     /// One worker's share of the forward pass of image `splitImage`: a band of its output rows.
@@ -342,6 +349,26 @@ public final class Conv2D: Layer {
                             paddingHeight: paddingHeight, paddingWidth: paddingWidth)
     }
 
+}
+
+extension Conv2D: ImageWiseInference {
+    /// Sets the geometry and gives every worker one image's column slot.
+    public func prepareImageInference(batch: Int, inputShape: [Int]) {
+        let g = geometry(channels: inputShape[0], height: inputShape[1], width: inputShape[2])
+        geometry = g
+        phase = .inference
+        while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
+        for workspace in workspaces {
+            workspace.columns.reshape(1, g.columnRows, g.columnsPerImage)
+            workspace.imagesInColumns = 0..<0
+        }
+    }
+
+    /// im2col and one SGEMM into the worker's column slot, as `forward` does per image.
+    public func inferImage(_ image: Int, from x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, worker: Int) {
+        guard let g = geometry else { return }
+        forwardImage(x, geometry: g, columns: workspaces[worker].columns.data, into: y)
+    }
 }
 
 /// sums[r] += Σ_c matrix[r, c] for a row-major `[rows, columns]` matrix.

@@ -22,6 +22,8 @@ public final class Dropout: Layer {
     /// The pass in progress, for the worker jobs: input, ∂loss/∂y, the step's key and the first element's counter.
     private var input: Tensor?, outputGradient: Tensor?, key: UInt64 = 0, firstCounter: UInt64 = 0
     private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
+    /// Values per image of the image-by-image inference in progress.
+    fileprivate var imageCount = 0
 
     /// Dropout with drop probability `rate` drawing masks from the stream `stream`.
     public init(rate: Float, stream: UInt64) {
@@ -115,5 +117,16 @@ public final class Dropout: Layer {
         public func makeLayer(inputShape: [Int], random: inout SeededRandom) -> any Layer {
             Dropout(rate: rate, stream: random.next())
         }
+    }
+}
+
+extension Dropout: ImageWiseInference {
+    public func prepareImageInference(batch: Int, inputShape: [Int]) {
+        imageCount = Tensor.elementCount(inputShape)
+    }
+
+    /// y = x: dropout is the identity at inference.
+    public func inferImage(_ image: Int, from x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, worker: Int) {
+        y.update(from: x, count: imageCount)
     }
 }

@@ -8,6 +8,8 @@ public final class Flatten: Layer {
     /// Input gradient, the input's shape.
     private let inputGradient = Tensor(shape: [0])
     private var inputShape: [Int] = []
+    /// Values per image of the image-by-image inference in progress.
+    fileprivate var imageCount = 0
 
     /// Creates the layer.
     public init() {}
@@ -42,5 +44,16 @@ public final class Flatten: Layer {
         public func exportONNX(to graph: inout ONNXGraph, input: String, inputShape: [Int], layer: ONNXLayerContext) throws(ExportError) -> String {
             graph.node("Flatten", inputs: [input], output: "\(layer.index)_flatten", attributes: [.int("axis", 1)])
         }
+    }
+}
+
+extension Flatten: ImageWiseInference {
+    public func prepareImageInference(batch: Int, inputShape: [Int]) {
+        imageCount = Tensor.elementCount(inputShape)
+    }
+
+    /// A copy: the image's values in the same order.
+    public func inferImage(_ image: Int, from x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, worker: Int) {
+        y.update(from: x, count: imageCount)
     }
 }

@@ -37,21 +37,19 @@ public final class MaxPool2D: Pool2D {
         }
     }
 
-    override func prepareForward() {
-        if argmaxCapacity < output.count {
+    override func prepareForward(outputCount: Int) {
+        if argmaxCapacity < outputCount {
             argmax.deallocate()
-            argmax = .allocate(capacity: output.count)
-            argmaxCapacity = output.count
+            argmax = .allocate(capacity: outputCount)
+            argmaxCapacity = outputCount
         }
     }
 
-    override func forwardShare(_ worker: Int) {
-        guard let input else { return }
-        let (height, width) = (input.shape[2], input.shape[3])
-        let (outputHeight, outputWidth) = (output.shape[2], output.shape[3])
+    override func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, planes: Range<Int>, firstOutput: Int) {
+        let (height, width, outputHeight, outputWidth) = planeSize
         let window = self.window, square2 = window.size == (2, 2)
-        let (x, y, argmax) = (input.data, output.data, self.argmax)
-        for plane in planes(of: worker) {
+        let argmax = self.argmax + firstOutput
+        for plane in planes {
             let source = x + plane * height * width
             let outputOffset = plane * outputHeight * outputWidth
             for outputRow in 0..<outputHeight {

@@ -33,6 +33,10 @@ public class Pool2D: Layer {
     /// The tensors of the pass in progress, for the worker jobs.
     var input: Tensor?, outputGradient: Tensor?
     var inputShape: [Int] = []
+    /// One plane's input H × W and output OH × OW, for the pass in progress.
+    var planeSize = (height: 0, width: 0, outputHeight: 0, outputWidth: 0)
+    /// Channels C of the image-by-image inference in progress.
+    private var imageChannels = 0
     private var forwardJob: (Int) -> Void = { _ in }, backwardJob: (Int) -> Void = { _ in }
 
     init(window: PoolingWindow) {
@@ -46,15 +50,18 @@ public class Pool2D: Layer {
 
     /// `x [N, C, H, W]` → `y [N, C, OH, OW]`.
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
-        let (height, width) = (input.shape[2], input.shape[3])
-        output.reshape(input.shape[0], input.shape[1],
-                       (height - window.size.height) / window.stride.height + 1,
-                       (width - window.size.width) / window.stride.width + 1)
-        prepareForward()
+        setPlaneSize(height: input.shape[2], width: input.shape[3])
+        output.reshape(input.shape[0], input.shape[1], planeSize.outputHeight, planeSize.outputWidth)
+        prepareForward(outputCount: output.count)
         self.input = input
         inputShape = input.shape
         forEachWorker(forwardJob)
         return output
+    }
+
+    private func setPlaneSize(height: Int, width: Int) {
+        planeSize = (height, width, (height - window.size.height) / window.stride.height + 1,
+                     (width - window.size.width) / window.stride.width + 1)
     }
 
     /// `dY [N, C, OH, OW]` → `dX [N, C, H, W]` (nothing when no input gradient is wanted).
@@ -67,16 +74,38 @@ public class Pool2D: Layer {
         return inputGradient
     }
 
-    /// Called before each forward pass, after `output` has its shape.
-    func prepareForward() {}
-    /// One worker's share of the forward pass (a contiguous range of planes).
-    func forwardShare(_ worker: Int) { preconditionFailure("Pool2D subclasses implement forwardShare") }
+    /// Called before each forward pass over a batch whose output has `outputCount` values.
+    func prepareForward(outputCount: Int) {}
+    /// Pools the planes `planes` (image and channel pairs, counted from `x` and `y`) of `x`
+    /// into `y`, of `planeSize`; `firstOutput` is the offset of `y` in the batch's output, where
+    /// a subclass keeps what backward needs at the same offsets (max pooling's argmax).
+    func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, planes: Range<Int>, firstOutput: Int) {
+        preconditionFailure("Pool2D subclasses implement pool")
+    }
+    /// One worker's share of the forward pass: a contiguous range of the batch's planes.
+    private func forwardShare(_ worker: Int) {
+        guard let input else { return }
+        pool(input.data, into: output.data, planes: planes(of: worker), firstOutput: 0)
+    }
     /// One worker's share of the backward pass.
     func backwardShare(_ worker: Int) { preconditionFailure("Pool2D subclasses implement backwardShare") }
 
     /// This worker's planes (image, channel pairs).
     func planes(of worker: Int) -> Range<Int> {
         partition(output.shape[0] * output.shape[1], worker: worker, of: Parallelism.threads)
+    }
+}
+
+extension Pool2D: ImageWiseInference {
+    public func prepareImageInference(batch: Int, inputShape: [Int]) {
+        setPlaneSize(height: inputShape[1], width: inputShape[2])
+        imageChannels = inputShape[0]
+        prepareForward(outputCount: batch * imageChannels * planeSize.outputHeight * planeSize.outputWidth)
+    }
+
+    /// The image's C planes, as `forward` pools them.
+    public func inferImage(_ image: Int, from x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, worker: Int) {
+        pool(x, into: y, planes: 0..<imageChannels, firstOutput: image * imageChannels * planeSize.outputHeight * planeSize.outputWidth)
     }
 }
 

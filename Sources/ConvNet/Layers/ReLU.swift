@@ -13,6 +13,11 @@ public struct ReLU: ActivationFunction {
         addBiasClampingAtZero(input, bias: bias, into: output, count: count)
     }
 
+    /// One pass: max(scale·x + shift, 0).
+    public func forward(_ input: UnsafePointer<Float>, scale: Float, shift: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
+        scaleShiftClampingAtZero(input, scale: scale, shift: shift, into: output, count: count)
+    }
+
     public func backward(_ outputGradient: UnsafePointer<Float>, output: UnsafePointer<Float>,
                          into inputGradient: UnsafeMutablePointer<Float>, count: Int) {
         maskByPositive(outputGradient, where: output, into: inputGradient, count: count)

@@ -134,6 +134,23 @@ func addBiasClampingAtZero(_ input: UnsafePointer<Float>, bias: Float, into outp
     }
 }
 
+/// output[i] = max(scale·input[i] + shift, 0) for i < count (batch norm's output and its ReLU in
+/// one pass): the values of `scaleAndShift` followed by `addBiasClampingAtZero` with bias 0.
+@_transparent
+func scaleShiftClampingAtZero(_ input: UnsafePointer<Float>, scale: Float, shift: Float, into output: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let (scales, shifts) = (SIMD16<Float>(repeating: scale), SIMD16<Float>(repeating: shift))
+    while i + 16 <= count {
+        let x = scales * load16(input + i) + shifts
+        store16(x.replacing(with: 0, where: x .<= 0), output + i)
+        i += 16
+    }
+    while i < count {
+        output[i] = max(scale * input[i] + shift + 0, 0)
+        i += 1
+    }
+}
+
 /// output[i] = x > 0 ? x : slope·x with x = input[i] + bias, for i < count (leaky ReLU).
 @_transparent
 func addBiasLeaky(_ input: UnsafePointer<Float>, bias: Float, slope: Float, into output: UnsafeMutablePointer<Float>, count: Int) {

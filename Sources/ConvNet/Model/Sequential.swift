@@ -23,6 +23,14 @@ public final class Sequential {
     public let runsLayer: [Bool]
     /// Index of the first layer with parameters: backward stops there, and asks it for no input gradient.
     private let firstTrainableLayer: Int
+    /// Chains of image-wise layers (convolution, batch norm, pooling, activations, flatten,
+    /// dropout) that inference runs image by image, at the index of each chain's first layer.
+    private let pipelines: [InferencePipeline?]
+    /// The model's layers each image-by-image chain stands for, in order.
+    var inferenceChains: [Range<Int>] { pipelines.compactMap { $0?.modelLayers } }
+    /// Whether inference over at least one image per worker runs those chains image by image
+    /// (`InferencePipeline`) rather than layer by layer; the results are the same either way.
+    public var infersImageByImage = true
 
     /// Builds and initialises the layers of `description`, drawing weights from a generator
     /// seeded with `seed`. Throws `ModelError` naming the first layer whose input shape does
@@ -58,6 +66,26 @@ public final class Sequential {
             }
         }
         self.runsLayer = runsLayer
+        pipelines = Sequential.inferencePipelines(layers, shapes: shapes, runsLayer: runsLayer)
+    }
+
+    /// For each maximal run of image-wise layers with at least two that run, an
+    /// `InferencePipeline`, at the index of its first running layer.
+    private static func inferencePipelines(_ layers: [any Layer], shapes: [[Int]], runsLayer: [Bool]) -> [InferencePipeline?] {
+        var pipelines = [InferencePipeline?](repeating: nil, count: layers.count)
+        var start = 0
+        while start < layers.count {
+            var end = start
+            while end < layers.count, layers[end] is any ImageWiseInference { end += 1 }
+            let running = (start..<end).filter { runsLayer[$0] }
+            if running.count >= 2 {
+                pipelines[running[0]] = InferencePipeline(layers: running.map { layers[$0] as! any ImageWiseInference },
+                                                          shapes: running.map { shapes[$0] } + [shapes[end]],
+                                                          modelLayers: start..<end)
+            }
+            start = max(end, start + 1)
+        }
+        return pipelines
     }
 
     /// Largest per-image output of any layer, in values (64 M, 256 MB).
@@ -69,12 +97,23 @@ public final class Sequential {
     public var outputCount: Int { shapes[shapes.count - 1][0] }
 
     /// `x [N, C, H, W]` → logits `[N, K]` (owned by the last layer that ran).
+    /// At inference, chains of image-wise layers run image by image (see `infersImageByImage`).
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         var activation = input
-        for (index, layer) in layers.enumerated() where runsLayer[index] {
+        let imageByImage = infersImageByImage && context.phase == .inference && input.shape[0] >= Parallelism.threads
+        var index = 0
+        while index < layers.count {
+            guard runsLayer[index] else { index += 1; continue }
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            activation = layer.forward(activation, context: context)
-            if let profile { profile.forwardSeconds[index] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+            let first = index
+            if imageByImage, let pipeline = pipelines[index] {
+                activation = pipeline.run(activation)
+                index = pipeline.modelLayers.upperBound
+            } else {
+                activation = layers[index].forward(activation, context: context)
+                index += 1
+            }
+            if let profile { profile.forwardSeconds[first] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
         return activation
     }
