@@ -114,6 +114,8 @@ struct Bench: ParsableCommand {
             if want("infer") {
                 let result = try Measurements.inference(settings, data: data, batches: quick ? 10 : 40)
                 table.add("inference batch 256", value: String(format: "%.0f images/s", result.imagesPerSecond), gigaflops: nil)
+                table.add("  the same, layer by layer", value: String(format: "%.0f images/s (image by image: %.2f×)", result.layerByLayerImagesPerSecond,
+                                                                  result.imagesPerSecond / result.layerByLayerImagesPerSecond), gigaflops: nil)
                 table.add("inference 1 image latency", value: String(format: "%.3f ms", result.singleImageMilliseconds), gigaflops: nil)
             }
         }

@@ -126,23 +126,40 @@ enum Measurements {
 
     struct InferenceResult {
         var imagesPerSecond: Double
+        /// The same batches with every layer run over the whole batch in turn (no image-by-image chains).
+        var layerByLayerImagesPerSecond: Double
         var singleImageMilliseconds: Double
     }
 
-    /// Inference throughput at batch 256 and the latency of one image.
+    /// Inference throughput at batch 256, image by image (as the library runs it) and layer by
+    /// layer, alternating in rounds of `batches / 4`; and the latency of one image.
     static func inference(_ settings: ConvNet.Configuration, data: TrainingData, batches: Int) throws -> InferenceResult {
         let model = try Sequential(settings.model, seed: 1)
         let loader = BatchLoader(normalization: data.normalization ?? .none)
         let batch = 256
         loader.load(data.test, range: 0..<batch)
-        _ = model.forward(loader.images, phase: .inference)
-        let seconds = time { for _ in 0..<batches { _ = model.forward(loader.images, phase: .inference) } }
+        var seconds = 0.0, layerByLayerSeconds = 0.0
+        for imageByImage in [false, true] {
+            model.runsImageByImage = imageByImage
+            _ = model.forward(loader.images, phase: .inference)
+        }
+        let round = max(1, batches / 4)
+        for _ in 0..<4 {
+            for imageByImage in [true, false] {
+                model.runsImageByImage = imageByImage
+                let elapsed = time { for _ in 0..<round { _ = model.forward(loader.images, phase: .inference) } }
+                if imageByImage { seconds += elapsed } else { layerByLayerSeconds += elapsed }
+            }
+        }
+        model.runsImageByImage = true
         let single = BatchLoader(normalization: data.normalization ?? .none)
         single.load(data.test, range: 0..<1)
         _ = model.forward(single.images, phase: .inference)
         var best = Double.infinity
         for _ in 0..<200 { best = min(best, time { _ = model.forward(single.images, phase: .inference) }) }
-        return InferenceResult(imagesPerSecond: Double(batches * batch) / seconds, singleImageMilliseconds: best * 1e3)
+        return InferenceResult(imagesPerSecond: Double(4 * round * batch) / seconds,
+                               layerByLayerImagesPerSecond: Double(4 * round * batch) / layerByLayerSeconds,
+                               singleImageMilliseconds: best * 1e3)
     }
 
     /// Multiply-adds per image: each layer's forward (from its specification), plus in training

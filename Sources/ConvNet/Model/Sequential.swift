@@ -30,7 +30,7 @@ public final class Sequential {
     var inferenceChains: [Range<Int>] { pipelines.compactMap { $0?.modelLayers } }
     /// Whether inference over at least one image per worker runs those chains image by image
     /// (`InferencePipeline`) rather than layer by layer; the results are the same either way.
-    public var infersImageByImage = true
+    public var runsImageByImage = true
 
     /// Builds and initialises the layers of `description`, drawing weights from a generator
     /// seeded with `seed`. Throws `ModelError` naming the first layer whose input shape does
@@ -97,10 +97,10 @@ public final class Sequential {
     public var outputCount: Int { shapes[shapes.count - 1][0] }
 
     /// `x [N, C, H, W]` → logits `[N, K]` (owned by the last layer that ran).
-    /// At inference, chains of image-wise layers run image by image (see `infersImageByImage`).
+    /// At inference, chains of image-wise layers run image by image (see `runsImageByImage`).
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         var activation = input
-        let imageByImage = infersImageByImage && context.phase == .inference && input.shape[0] >= Parallelism.threads
+        let imageByImage = runsImageByImage && context.phase == .inference && input.shape[0] >= Parallelism.threads
         var index = 0
         while index < layers.count {
             guard runsLayer[index] else { index += 1; continue }

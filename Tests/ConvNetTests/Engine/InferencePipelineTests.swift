@@ -41,9 +41,9 @@ final class InferencePipelineTests: XCTestCase {
                 }
                 for batch in [1, 2, 3, 7] {
                     let input = randomTensor([batch] + model.inputShape, seed: UInt64(10 * threads + batch))
-                    model.infersImageByImage = false
+                    model.runsImageByImage = false
                     let expected = model.forward(input, phase: .inference).values
-                    model.infersImageByImage = true
+                    model.runsImageByImage = true
                     let actual = model.forward(input, phase: .inference)
                     XCTAssertEqual(actual.shape, [batch, model.outputCount], name)
                     XCTAssertEqual(actual.values, expected, "\(name), \(threads) threads, batch \(batch)")
