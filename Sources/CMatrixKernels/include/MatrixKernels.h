@@ -20,4 +20,11 @@ void convnet_matrix_kernels_allow_avx512(int allowed);
 void convnet_gemm(long m, long n, long k, const float *a, long row_stride, long depth_stride,
                   const float *b, long ldb, float *c, long ldc, int accumulate);
 
+// C [m, n] = A · Bᵀ, or C += A · Bᵀ when accumulate is non-zero, with A [m, k] and B [n, k] both
+// row-major (leading dimensions lda, ldb ≥ k): every element of C is a dot product of a row of A
+// and a row of B (a convolution's weight gradient dY · colsᵀ). C has leading dimension ldc ≥ n
+// and must not overlap A or B.
+void convnet_gemm_transposed_b(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                               float *c, long ldc, int accumulate);
+
 #endif

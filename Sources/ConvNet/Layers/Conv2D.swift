@@ -19,8 +19,10 @@
 /// reads W, Wᵀ and the columns where they lie instead of copying them for every image) where
 /// the CPU has it, else on OpenBLAS. With `MatrixKernels` the weight gradient of a deep enough
 /// layer (C·KH·KW ≥ 128) is accumulated transposed, dWᵀ += cols·dYᵀ (the columns read in place,
-/// dY transposed per image), and transposed back once per pass; for a shallower layer the dY
-/// transpose would cost more than the product, and OpenBLAS computes dW as it is.
+/// dY transposed per image), and transposed back once per pass; for a shallower layer (LeNet's
+/// conv1: 25 rows of columns, 576 output positions) the dY transpose would cost more than the
+/// product, and dW = dY·colsᵀ is computed as it is, each element a dot product of two rows
+/// (`MatrixKernels.multiplyTransposedB`).
 ///
 /// The batch is split into contiguous shares, one per worker thread; with fewer images than
 /// workers, each image's output rows are split instead.
@@ -62,7 +64,7 @@ public final class Conv2D: Layer {
     private var geometry: ConvolutionGeometry?
     /// The pass in progress, for the worker jobs: phase, the image whose rows are split,
     /// ∂loss/∂y, whether dX is wanted, how many workers share the backward pass, and whether
-    /// they accumulate dWᵀ with `MatrixKernels` (else dW with OpenBLAS).
+    /// they accumulate dWᵀ (else dW).
     private var phase = Phase.inference, splitImage = 0, outputGradient: Tensor?, backwardWorkers = 1
     private var transposedWeightGradient = false
     private var needsInputGradient = true
@@ -300,7 +302,8 @@ public final class Conv2D: Layer {
                                  b: gradientTransposed, ldb: filters, c: weightGradient, ldc: filters, accumulate: true)
             } else {
                 // dW [F, C·KH·KW] += dY [F, OH·OW] · colsᵀ
-                BLAS.gemm(transposeB: true, m: filters, n: rows, k: spatial, a: gradient, b: columns, beta: 1, c: weightGradient)
+                backend.multiplyTransposedB(m: filters, n: rows, k: spatial, a: gradient, lda: spatial, b: columns, ldb: spatial,
+                                            c: weightGradient, ldc: rows, accumulate: true)
             }
             guard needsInputGradient else { continue }
             // dCols [C·KH·KW, OH·OW] = Wᵀ · dY, written over the columns (no longer needed).

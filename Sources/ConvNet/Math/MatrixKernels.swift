@@ -28,6 +28,21 @@ public enum MatrixKernels {
         precondition(ldb >= n && ldc >= n, "MatrixKernels.multiply: ldb \(ldb) and ldc \(ldc) must be at least n \(n)")
         convnet_gemm(m, n, k, a, rowStride, depthStride, b, ldb, c, ldc, accumulate ? 1 : 0)
     }
+
+    /// `C [m, n] = A · Bᵀ`, or `C += A · Bᵀ` when `accumulate`, with `A [m, k]` and `B [n, k]` both
+    /// row-major (`lda`, `ldb` ≥ k): each element of `C` a dot product of two contiguous rows, in
+    /// 5 × 5 tiles of 16-lane sums along the depth. For a shallow convolution's weight gradient
+    /// dW = dY·colsᵀ (LeNet's conv1: [20, 576] times [25, 576]ᵀ), where the depth (the image's
+    /// output positions) is long and the transposes that `multiply` would need cost more than
+    /// the product.
+    @inline(__always)
+    public static func multiplyTransposedB(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                           b: UnsafePointer<Float>, ldb: Int,
+                                           c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+        precondition(lda >= k && ldb >= k && ldc >= n,
+                     "MatrixKernels.multiplyTransposedB: lda \(lda) and ldb \(ldb) must be at least k \(k), ldc \(ldc) at least n \(n)")
+        convnet_gemm_transposed_b(m, n, k, a, lda, b, ldb, c, ldc, accumulate ? 1 : 0)
+    }
 }
 
 /// The SGEMM behind a layer's products (`Conv2D`, `Dense`).
@@ -58,6 +73,20 @@ public enum GEMMBackend: String, Sendable, CaseIterable {
         case .openBLAS:
             BLAS.gemm(transposeA: transposeA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
                       beta: accumulate ? 1 : 0, c: c, ldc: ldc)
+        }
+    }
+
+    /// `C [m, n] = A · Bᵀ`, or `C += A · Bᵀ` when `accumulate`, on this backend, with `A [m, k]` and
+    /// `B [n, k]` row-major (leading dimensions `lda`, `ldb`) and `C` leading dimension `ldc`.
+    @inline(__always)
+    public func multiplyTransposedB(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                    b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                    accumulate: Bool = false) {
+        switch self {
+        case .matrixKernels:
+            MatrixKernels.multiplyTransposedB(m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, accumulate: accumulate)
+        case .openBLAS:
+            BLAS.gemm(transposeB: true, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
         }
     }
 }

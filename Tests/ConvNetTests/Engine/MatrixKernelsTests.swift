@@ -64,6 +64,51 @@ final class MatrixKernelsTests: XCTestCase {
         }
     }
 
+    /// C (+)= A·Bᵀ for shapes around the 5 × 5 tile and the 16-float vector along the depth
+    /// (tails of 1 to 15), leading dimensions wider than the rows, what lies outside C's columns
+    /// left alone; on the AVX-512 kernel (where the CPU has it) and on the plain loops.
+    func testTransposedProductsAgainstTripleLoop() {
+        let shapes = [(1, 1, 1), (5, 5, 16), (20, 25, 576), (6, 7, 17), (11, 3, 31), (4, 9, 15), (32, 75, 784), (2, 26, 1)]
+        for avx512 in [true, false] {
+            convnet_matrix_kernels_allow_avx512(avx512 ? 1 : 0)
+            for (m, n, k) in shapes {
+                let (lda, ldb, ldc) = (k + 3, k + 1, n + 2)
+                let a = randomTensor([m, lda], seed: 4), b = randomTensor([n, ldb], seed: 5)
+                for accumulate in [false, true] {
+                    let c = randomTensor([m, ldc], seed: 6)
+                    let before = c.values
+                    MatrixKernels.multiplyTransposedB(m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb,
+                                                      c: c.data, ldc: ldc, accumulate: accumulate)
+                    let form = "accumulate \(accumulate), avx512 \(avx512), [\(m), \(n), \(k)]"
+                    for i in 0..<m {
+                        for j in 0..<ldc {
+                            let index = i * ldc + j
+                            guard j < n else {
+                                XCTAssertEqual(c[index], before[index], "\(form) wrote outside C at (\(i), \(j))")
+                                continue
+                            }
+                            var want = accumulate ? Double(before[index]) : 0, scale = 1.0
+                            for p in 0..<k {
+                                want += Double(a[i * lda + p]) * Double(b[j * ldb + p])
+                                scale += abs(Double(a[i * lda + p]) * Double(b[j * ldb + p]))
+                            }
+                            if abs(Double(c[index]) - want) > 1e-6 * scale {
+                                XCTFail("\(form) at (\(i), \(j)): \(c[index]) against \(want)")
+                                return
+                            }
+                        }
+                    }
+                }
+            }
+            // An empty depth: C = 0, or C unchanged when accumulating.
+            let c = randomTensor([2, 3], seed: 7), before = c.values, unused = Tensor(shape: [1])
+            MatrixKernels.multiplyTransposedB(m: 2, n: 3, k: 0, a: unused.data, lda: 1, b: unused.data, ldb: 1, c: c.data, ldc: 3, accumulate: true)
+            XCTAssertEqual(c.values, before)
+            MatrixKernels.multiplyTransposedB(m: 2, n: 3, k: 0, a: unused.data, lda: 1, b: unused.data, ldb: 1, c: c.data, ldc: 3)
+            XCTAssertEqual(c.values, [Float](repeating: 0, count: 6))
+        }
+    }
+
     /// An empty depth: C = 0, or C unchanged when accumulating.
     func testEmptyDepth() {
         let c = randomTensor([3, 4], seed: 1), before = c.values
