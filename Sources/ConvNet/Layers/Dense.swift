@@ -6,7 +6,8 @@
 /// db += Σ_n dY, dx = dY · W: one SGEMM each per worker, on `MatrixKernels` where the CPU has
 /// AVX-512 (else OpenBLAS). That kernel reads B row by row, so forward computes yᵀ = W · xᵀ
 /// between two transposes of a worker's rows (LeNet's dense 500 forward, transposes included:
-/// 6.0% → 4.6% of a step); a forward share of fewer than 16 rows stays on OpenBLAS.
+/// 6.0% → 4.6% of a step); a forward share of fewer than 16 rows (one image's inference) is
+/// y = x · Wᵀ as it stands, each value a dot product of two rows (`multiplyTransposedB`).
 public final class Dense: Layer {
     /// Input features I.
     public let inputFeatures: Int
@@ -92,9 +93,10 @@ public final class Dense: Layer {
             return
         }
         for n in rows { (y + n * outputFeatures).update(from: b, count: outputFeatures) }
-        // y [rows, O] = x [rows, I] · Wᵀ [I, O] + y
-        BLAS.gemm(transposeB: true, m: rows.count, n: outputFeatures, k: inputFeatures,
-                  a: x + rows.lowerBound * inputFeatures, b: w, beta: 1, c: y + rows.lowerBound * outputFeatures)
+        // y [rows, O] = x [rows, I] · Wᵀ [I, O] + y: each value a dot product of an input row and a weight row
+        backend.multiplyTransposedB(m: rows.count, n: outputFeatures, k: inputFeatures, a: x + rows.lowerBound * inputFeatures,
+                                    lda: inputFeatures, b: w, ldb: inputFeatures, c: y + rows.lowerBound * outputFeatures,
+                                    ldc: outputFeatures, accumulate: true)
     }
 
     private func backwardShare(_ worker: Int) {
