@@ -211,14 +211,19 @@ static int has_avx512(void) {
 }
 #endif
 
-// C (+)= A · B with the depth and sizes checked: an empty product leaves C zero (or as it was).
+// Whether the product is empty (no rows, columns or depth), after leaving C as an empty depth
+// makes it: zero, or as it was when accumulating.
+static int empty_product(long m, long n, long k, float *c, long ldc, int accumulate) {
+    if (m <= 0 || n <= 0) return 1;
+    if (k > 0) return 0;
+    for (long i = 0; i < m && !accumulate; i++)
+        for (long j = 0; j < n; j++) c[i * ldc + j] = 0;
+    return 1;
+}
+
+// C (+)= A · B with the depth and sizes checked.
 static void product(long m, long n, long k, MatrixA a, const float *b, long ldb, float *c, long ldc, int accumulate) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0) {
-        for (long i = 0; i < m && !accumulate; i++)
-            for (long j = 0; j < n; j++) c[i * ldc + j] = 0;
-        return;
-    }
+    if (empty_product(m, n, k, c, ldc, accumulate)) return;
 #if defined(__x86_64__)
     if (has_avx512()) {
         multiply_avx512(m, n, k, a, b, ldb, c, ldc, accumulate);
@@ -236,12 +241,7 @@ void convnet_gemm(long m, long n, long k, const float *a, long row_stride, long 
 
 void convnet_gemm_transposed_b(long m, long n, long k, const float *a, long lda, const float *b, long ldb,
                                float *c, long ldc, int accumulate) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0) {
-        for (long i = 0; i < m && !accumulate; i++)
-            for (long j = 0; j < n; j++) c[i * ldc + j] = 0;
-        return;
-    }
+    if (empty_product(m, n, k, c, ldc, accumulate)) return;
 #if defined(__x86_64__)
     if (has_avx512()) {
         multiply_transposed_avx512(m, n, k, a, lda, b, ldb, c, ldc, accumulate);

@@ -96,7 +96,7 @@ public final class Sequential {
     /// Number of outputs per image (classes) K.
     public var outputCount: Int { shapes[shapes.count - 1][0] }
 
-    /// `x [N, C, H, W]` → logits `[N, K]` (owned by the last layer that ran).
+    /// `x [N, C, H, W]` → logits `[N, K]` (owned by the last layer, or chain, that ran).
     /// At inference, chains of image-wise layers run image by image (see `runsImageByImage`).
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         var activation = input

@@ -44,21 +44,9 @@ final class MatrixKernelsTests: XCTestCase {
                                                b: b.data, ldb: ldb, c: c.data, ldc: ldc, accumulate: accumulate)
                     }
                     let form = "transposed A \(transposed), accumulate \(accumulate), avx512 \(avx512), [\(m), \(n), \(k)]"
-                    for i in 0..<m {
-                        for j in 0..<ldc {
-                            let index = i * ldc + j
-                            guard j < n else {
-                                XCTAssertEqual(c[index], before[index], "\(form) wrote outside C at (\(i), \(j))")
-                                continue
-                            }
-                            let want = expected[i * n + j] + (accumulate ? Double(before[index]) : 0)
-                            let tolerance = 1e-6 * (scale[i * n + j] + 1)
-                            if abs(Double(c[index]) - want) > tolerance {
-                                XCTFail("\(form) at (\(i), \(j)): \(c[index]) against \(want)")
-                                return
-                            }
-                        }
-                    }
+                    guard checkProduct(c, before: before, m: m, n: n, ldc: ldc, form: form, expected: { i, j in
+                        (expected[i * n + j] + (accumulate ? Double(before[i * ldc + j]) : 0), scale[i * n + j] + 1)
+                    }) else { return }
                 }
             }
         }
@@ -80,24 +68,14 @@ final class MatrixKernelsTests: XCTestCase {
                     MatrixKernels.multiplyTransposedB(m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb,
                                                       c: c.data, ldc: ldc, accumulate: accumulate)
                     let form = "accumulate \(accumulate), avx512 \(avx512), [\(m), \(n), \(k)]"
-                    for i in 0..<m {
-                        for j in 0..<ldc {
-                            let index = i * ldc + j
-                            guard j < n else {
-                                XCTAssertEqual(c[index], before[index], "\(form) wrote outside C at (\(i), \(j))")
-                                continue
-                            }
-                            var want = accumulate ? Double(before[index]) : 0, scale = 1.0
-                            for p in 0..<k {
-                                want += Double(a[i * lda + p]) * Double(b[j * ldb + p])
-                                scale += abs(Double(a[i * lda + p]) * Double(b[j * ldb + p]))
-                            }
-                            if abs(Double(c[index]) - want) > 1e-6 * scale {
-                                XCTFail("\(form) at (\(i), \(j)): \(c[index]) against \(want)")
-                                return
-                            }
+                    guard checkProduct(c, before: before, m: m, n: n, ldc: ldc, form: form, expected: { i, j in
+                        var (want, scale) = (accumulate ? Double(before[i * ldc + j]) : 0, 1.0)
+                        for p in 0..<k {
+                            want += Double(a[i * lda + p]) * Double(b[j * ldb + p])
+                            scale += abs(Double(a[i * lda + p]) * Double(b[j * ldb + p]))
                         }
-                    }
+                        return (want, scale)
+                    }) else { return }
                 }
             }
             // An empty depth: C = 0, or C unchanged when accumulating.
@@ -107,6 +85,27 @@ final class MatrixKernelsTests: XCTestCase {
             MatrixKernels.multiplyTransposedB(m: 2, n: 3, k: 0, a: unused.data, lda: 1, b: unused.data, ldb: 1, c: c.data, ldc: 3)
             XCTAssertEqual(c.values, [Float](repeating: 0, count: 6))
         }
+    }
+
+    /// Whether C `[m, ldc]` holds `expected(i, j)`'s value (given with the sum of its terms' sizes)
+    /// within 1e-6 of that size in its first `n` columns, and its other columns as they were `before`.
+    private func checkProduct(_ c: Tensor, before: [Float], m: Int, n: Int, ldc: Int, form: String,
+                              expected: (Int, Int) -> (value: Double, scale: Double)) -> Bool {
+        for i in 0..<m {
+            for j in 0..<ldc {
+                let index = i * ldc + j
+                guard j < n else {
+                    XCTAssertEqual(c[index], before[index], "\(form) wrote outside C at (\(i), \(j))")
+                    continue
+                }
+                let (want, scale) = expected(i, j)
+                if abs(Double(c[index]) - want) > 1e-6 * scale {
+                    XCTFail("\(form) at (\(i), \(j)): \(c[index]) against \(want)")
+                    return false
+                }
+            }
+        }
+        return true
     }
 
     /// An empty depth: C = 0, or C unchanged when accumulating.
