@@ -12,6 +12,9 @@ public protocol ActivationFunction: Sendable {
     var onnxOperator: (type: String, attributes: [ONNX.Attribute]) { get }
 
     /// `output[i] = f(input[i] + bias)` for `i < count`; `input` and `output` may be the same memory.
+    /// Each value must not depend on where `i` falls in the span (a vector body and a scalar tail
+    /// give the same bits, as in the built-in functions): the layer splits a batch among workers
+    /// at any element, and inference image by image (`InferencePipeline`) at images.
     func forward(_ input: UnsafePointer<Float>, adding bias: Float, into output: UnsafeMutablePointer<Float>, count: Int)
 
     /// `output[i] = f(scale·input[i] + shift)` for `i < count` (batch norm's output pass); the same

@@ -31,6 +31,10 @@ public final class Sequential {
     /// Whether inference over at least one image per worker runs those chains image by image
     /// (`InferencePipeline`) rather than layer by layer; the results are the same either way.
     public var runsImageByImage = true
+    /// The input and context of the last forward pass when it ran a chain image by image: the
+    /// chain's layers then kept nothing for backward, and `backward` runs that pass again layer
+    /// by layer first (gradients at inference are rare; training passes never take this path).
+    private var imageByImageForward: (input: Tensor, context: ForwardContext)?
 
     /// Builds and initialises the layers of `description`, drawing weights from a generator
     /// seeded with `seed`. Throws `ModelError` naming the first layer whose input shape does
@@ -101,6 +105,7 @@ public final class Sequential {
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
         var activation = input
         let imageByImage = runsImageByImage && context.phase == .inference && input.shape[0] >= Parallelism.threads
+        imageByImageForward = nil
         var index = 0
         while index < layers.count {
             guard runsLayer[index] else { index += 1; continue }
@@ -109,6 +114,7 @@ public final class Sequential {
             if imageByImage, let pipeline = pipelines[index] {
                 activation = pipeline.run(activation)
                 index = pipeline.modelLayers.upperBound
+                imageByImageForward = (input, context)
             } else {
                 activation = layers[index].forward(activation, context: context)
                 index += 1
@@ -128,6 +134,14 @@ public final class Sequential {
     /// `layerFinished(i)` is called once layer i's gradients are complete (a data-parallel run
     /// starts summing them over the processes there, while backward goes on).
     public func backward(_ outputGradient: Tensor, layerFinished: ((Int) -> Void)? = nil) {
+        if let (input, context) = imageByImageForward {
+            // The layers of an image-by-image chain kept nothing for backward: the same pass again,
+            // layer by layer (bit-identical), so that they do.
+            let saved = runsImageByImage
+            runsImageByImage = false
+            _ = forward(input, context: context)
+            runsImageByImage = saved
+        }
         var gradient = outputGradient
         for index in stride(from: layers.count - 1, through: firstTrainableLayer, by: -1) where runsLayer[index] {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds

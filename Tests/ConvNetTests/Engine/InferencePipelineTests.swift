@@ -53,8 +53,8 @@ final class InferencePipelineTests: XCTestCase {
         }
     }
 
-    /// An evaluation between training steps leaves training as it was: the layers' state for
-    /// backward (a convolution's kept columns, batch norm's phase) is not mixed up.
+    /// An evaluation between training steps leaves training as it was: weights, running
+    /// statistics and what the next steps compute.
     func testInferenceBetweenTrainingStepsChangesNothing() throws {
         let description = try JSONDecoder().decode(ModelDescription.self, from: Data(Self.models[1].json.utf8))
         Parallelism.threads = 2
@@ -74,5 +74,31 @@ final class InferencePipelineTests: XCTestCase {
             results.append(values)
         }
         XCTAssertEqual(results[0], results[1])
+    }
+
+    /// Gradients after an inference pass (a fresh model, and one after a training step) are the
+    /// same whether that pass ran image by image or layer by layer: an image-by-image chain keeps
+    /// nothing for backward, so the model runs the pass again layer by layer first.
+    func testBackwardAfterImageByImageInference() throws {
+        let description = try JSONDecoder().decode(ModelDescription.self, from: Data(Self.models[1].json.utf8))
+        for threads in [1, 2] {
+            Parallelism.threads = threads
+            for trainedFirst in [false, true] {
+                var results: [[Float]] = []
+                for imageByImage in [false, true] {
+                    let model = try Sequential(description, seed: 11)
+                    model.runsImageByImage = imageByImage
+                    if trainedFirst {
+                        _ = model.forward(randomTensor([4, 1, 16, 16], seed: 1), phase: .training)
+                        model.backward(randomTensor([4, 5], seed: 2))
+                    }
+                    let logits = model.forward(randomTensor([4, 1, 16, 16], seed: 3), phase: .inference).values
+                    model.zeroGradients()
+                    model.backward(randomTensor([4, 5], seed: 4))
+                    results.append(logits + model.parameters.flatMap(\.gradient.values))
+                }
+                XCTAssertEqual(results[1], results[0], "\(threads) threads, trained first \(trainedFirst)")
+            }
+        }
     }
 }

@@ -134,7 +134,7 @@ final class MatrixKernelsTests: XCTestCase {
     private func convolutionsMatchOpenBLAS(avx512: Bool) {
         let cases: [(input: [Int], filters: Int, kernel: Int, stride: Int, padding: Int, relu: Bool)] = [
             ([4, 20, 12, 12], 50, 5, 1, 0, true),   // LeNet's conv 50@5×5: dWᵀ (C·KH·KW = 500)
-            ([4, 1, 28, 28], 20, 5, 1, 0, false),   // LeNet's conv 20@5×5: dW on OpenBLAS (25)
+            ([4, 1, 28, 28], 20, 5, 1, 0, false),   // LeNet's conv 20@5×5: dW = dY·colsᵀ as dot products (25)
             ([3, 6, 11, 9], 7, 3, 2, 1, true),
             ([1, 8, 10, 10], 33, 5, 1, 2, false),   // batch 1: rows split over two threads
         ]
@@ -167,7 +167,7 @@ final class MatrixKernelsTests: XCTestCase {
     }
 
     /// A dense layer on MatrixKernels against the same layer on OpenBLAS: output, dX, dW and db,
-    /// with workers' shares of 16 rows or more (yᵀ = W·xᵀ) and fewer (OpenBLAS's forward), on the
+    /// with workers' shares of 16 rows or more (yᵀ = W·xᵀ) and fewer (y = x·Wᵀ as dot products), on the
     /// AVX-512 kernel where the CPU has it and on the plain loops.
     func testDenseMatchesOpenBLAS() {
         for avx512 in MatrixKernels.isAvailable ? [true, false] : [false] {
