@@ -1,5 +1,4 @@
 import CBLAS
-import CMatrixKernels
 import Foundation
 
 /// The only file that talks to BLAS (OpenBLAS through its CBLAS interface).
@@ -62,9 +61,9 @@ public enum BLAS {
     public static let kernelChoice: String? = {
         let chosen = coreName
         let fallbacks = ["Haswell", "Zen", "Sandybridge", "Prescott"]
-        guard fallbacks.contains(chosen), convnet_cpu_has_avx512() == 1 else { return nil }
+        guard fallbacks.contains(chosen), MatrixKernels.isAvailable else { return nil }
         if let pinned = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
-            return "OPENBLAS_CORETYPE=\(pinned) is set: OpenBLAS runs its \(chosen) kernels although this CPU has AVX-512 (unset it for the faster SkylakeX kernels)"
+            return "OPENBLAS_CORETYPE=\(pinned) is set: OpenBLAS runs its \(chosen) kernels although this CPU has AVX-512 (unset it for the faster SkylakeX kernels; the layers run on ConvNet's own kernels here, so this changes only bench's ceiling and --gemm openblas)"
         }
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
         defer { unsetenv("OPENBLAS_CORETYPE") }

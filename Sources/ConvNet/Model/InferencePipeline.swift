@@ -15,6 +15,8 @@ final class InferencePipeline {
     private let shapes: [[Int]]
     /// Values per image entering each of `layers`, then leaving the last.
     private let counts: [Int]
+    /// Values of the largest image between two layers of the chain: each per-worker buffer's size.
+    private let largestIntermediate: Int
     /// Output `[N, …]` (the chain's output shape).
     private let output = Tensor(shape: [0])
     /// Two buffers per worker, `[2·workers, largest intermediate image]`; worker w uses rows 2w and 2w + 1.
@@ -31,6 +33,7 @@ final class InferencePipeline {
         self.shapes = shapes
         self.modelLayers = modelLayers
         counts = shapes.map(Tensor.elementCount)
+        largestIntermediate = max(1, counts.dropFirst().dropLast().max() ?? 1)
         job = { [unowned(unsafe) self] worker in self.share(worker) }
     }
 
@@ -40,8 +43,7 @@ final class InferencePipeline {
         precondition(input.count == batch * counts[0], "InferencePipeline: input \(input.shape) is not [N] + \(shapes[0])")
         for (layer, shape) in zip(layers, shapes) { layer.prepareImageInference(batch: batch, inputShape: shape) }
         output.reshape(to: [batch] + shapes[layers.count])
-        let largest = counts.dropFirst().dropLast().max() ?? 1
-        buffers.reshape(2 * Parallelism.threads, max(largest, 1))
+        buffers.reshape(2 * Parallelism.threads, largestIntermediate)
         self.input = input
         forEachWorker(job)
         self.input = nil

@@ -103,8 +103,13 @@ public final class Sequential {
     /// `x [N, C, H, W]` → logits `[N, K]` (owned by the last layer, or chain, that ran).
     /// At inference, chains of image-wise layers run image by image (see `runsImageByImage`).
     public func forward(_ input: Tensor, context: ForwardContext) -> Tensor {
+        forward(input, context: context,
+                imageByImage: runsImageByImage && context.phase == .inference && input.shape[0] >= Parallelism.threads)
+    }
+
+    /// The forward pass, running the chains image by image or not.
+    private func forward(_ input: Tensor, context: ForwardContext, imageByImage: Bool) -> Tensor {
         var activation = input
-        let imageByImage = runsImageByImage && context.phase == .inference && input.shape[0] >= Parallelism.threads
         imageByImageForward = nil
         var index = 0
         while index < layers.count {
@@ -137,10 +142,7 @@ public final class Sequential {
         if let (input, context) = imageByImageForward {
             // The layers of an image-by-image chain kept nothing for backward: the same pass again,
             // layer by layer (bit-identical), so that they do.
-            let saved = runsImageByImage
-            runsImageByImage = false
-            _ = forward(input, context: context)
-            runsImageByImage = saved
+            _ = forward(input, context: context, imageByImage: false)
         }
         var gradient = outputGradient
         for index in stride(from: layers.count - 1, through: firstTrainableLayer, by: -1) where runsLayer[index] {
