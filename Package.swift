@@ -38,10 +38,12 @@ let package = Package(
         .target(name: "MallocCounter"),
         // ConvNet's own SGEMM micro-kernel: C, optimized in debug builds too (as the engine is).
         .target(name: "CMatrixKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        // Vector square root and the like, inline for Swift (header only).
+        .target(name: "CVectorMath", cSettings: [.unsafeFlags(["-O2"])]),
         .target(name: "CPNGRows", dependencies: ["CPNG"]),
         .target(
             name: "ConvNet",
-            dependencies: ["CBLAS", "CMatrixKernels", "CPNG", "CPNGRows", "CZlib", "CTurboJPEG"],
+            dependencies: ["CBLAS", "CMatrixKernels", "CVectorMath", "CPNG", "CPNGRows", "CZlib", "CTurboJPEG"],
             swiftSettings: optimized),
         .target(name: "CStandardOutput"),
         .target(
