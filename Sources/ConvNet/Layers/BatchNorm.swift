@@ -290,12 +290,16 @@ public final class BatchNorm: Layer {
     private func normalizePlanes(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, channels: Range<Int>,
                                  spatial: Int, activation: (any ActivationFunction)?) {
         let (scales, shifts) = (outputScale, outputShift)
-        for channel in channels {
-            let (source, target) = (x + channel * spatial, y + channel * spatial)
-            if let activation {
-                activation.forward(source, scale: scales[channel], shift: shifts[channel], into: target, count: spatial)
-            } else {
-                scaleAndShift(source, scale: scales[channel], shift: shifts[channel], into: target, count: spatial)
+        // The activation unwrapped once, not per plane: binding an existential copies it, which
+        // cost 2% of a mnist-best step over its 64-value planes.
+        if let activation {
+            for channel in channels {
+                activation.forward(x + channel * spatial, scale: scales[channel], shift: shifts[channel],
+                                   into: y + channel * spatial, count: spatial)
+            }
+        } else {
+            for channel in channels {
+                scaleAndShift(x + channel * spatial, scale: scales[channel], shift: shifts[channel], into: y + channel * spatial, count: spatial)
             }
         }
     }

@@ -220,11 +220,14 @@ public final class Conv2D: Layer {
     @inline(__always)
     private func finishOutput(_ y: UnsafeMutablePointer<Float>, spatial: Int, rowStride: Int) {
         let biasValues = bias?.value.data
-        for filter in 0..<filters {
-            let row = y + filter * rowStride, b = biasValues?[filter] ?? 0
-            if let activation {
-                activation.forward(row, adding: b, into: row, count: spatial)
-            } else if biasValues != nil {
+        if let activation {  // unwrapped once: binding an existential copies it
+            for filter in 0..<filters {
+                let row = y + filter * rowStride
+                activation.forward(row, adding: biasValues?[filter] ?? 0, into: row, count: spatial)
+            }
+        } else if let biasValues {
+            for filter in 0..<filters {
+                let row = y + filter * rowStride, b = biasValues[filter]
                 for i in 0..<spatial { row[i] += b }
             }
         }
