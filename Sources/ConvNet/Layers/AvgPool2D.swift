@@ -28,7 +28,8 @@ public final class AvgPool2D: Pool2D {
         }
     }
 
-    override func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, planes: Range<Int>, firstOutput: Int) {
+    override func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, planes: Range<Int>, firstOutput: Int,
+                       keepsForBackward: Bool) {
         let (height, width, outputHeight, outputWidth) = planeSize
         let window = self.window
         let scale = 1 / Float(window.size.height * window.size.width)

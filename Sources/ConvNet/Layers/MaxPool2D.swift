@@ -45,9 +45,11 @@ public final class MaxPool2D: Pool2D {
         }
     }
 
-    override func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, planes: Range<Int>, firstOutput: Int) {
+    override func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, planes: Range<Int>, firstOutput: Int,
+                       keepsForBackward: Bool) {
         let (height, width, outputHeight, outputWidth) = planeSize
         let window = self.window, square2 = window.size == (2, 2)
+        if !keepsForBackward && square2 && window.stride == (2, 2) { return poolTwoByTwo(x, into: y, planes: planes) }
         let argmax = self.argmax + firstOutput
         for plane in planes {
             let source = x + plane * height * width
@@ -94,6 +96,47 @@ public final class MaxPool2D: Pool2D {
                 }
             }
         }
+    }
+
+    /// 2×2 windows at stride 2 without the argmax (inference image by image): y = the maximum of
+    /// each window, as `pool` finds it (the same comparisons in the same order, so the same
+    /// value for NaN and ties), eight windows at a time, then one by one.
+    private func poolTwoByTwo(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, planes: Range<Int>) {
+        let (height, width, outputHeight, outputWidth) = planeSize
+        for plane in planes {
+            let source = x + plane * height * width
+            let target = y + plane * outputHeight * outputWidth
+            for outputRow in 0..<outputHeight {
+                let top = source + 2 * outputRow * width, row = target + outputRow * outputWidth
+                var column = 0
+                while column + 8 <= outputWidth {
+                    let upper = UnsafeRawPointer(top + 2 * column).loadUnaligned(as: SIMD16<Float>.self)
+                    let lower = UnsafeRawPointer(top + width + 2 * column).loadUnaligned(as: SIMD16<Float>.self)
+                    let maxima = Self.firstMaxima(upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf)
+                    UnsafeMutableRawPointer(row + column).storeBytes(of: maxima, as: SIMD8<Float>.self)
+                    column += 8
+                }
+                while column < outputWidth {
+                    let corner = top + 2 * column
+                    var best = corner[0]
+                    if corner[1] > best { best = corner[1] }
+                    if corner[width] > best { best = corner[width] }
+                    if corner[width + 1] > best { best = corner[width + 1] }
+                    row[column] = best
+                    column += 1
+                }
+            }
+        }
+    }
+
+    /// Per lane, the maximum `maxima` picks (a, then b, c, d where greater), without its offset.
+    @inline(__always)
+    private static func firstMaxima(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>) -> SIMD8<Float> {
+        var best = a
+        best.replace(with: b, where: b .> best)
+        best.replace(with: c, where: c .> best)
+        best.replace(with: d, where: d .> best)
+        return best
     }
 
     /// 2×2 windows side by side, eight (`SIMD16` rows) or four (`SIMD8` rows): `top` is their

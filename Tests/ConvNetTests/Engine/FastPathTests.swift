@@ -8,7 +8,8 @@ final class FastPathTests: XCTestCase {
 
     /// Max pooling 2×2 / 2 (eight windows at a time, then one by one) against a naive loop: the
     /// same maxima, the first maximum in row-major order on ties (values drawn from a few levels,
-    /// so ties are common), NaN never chosen over a number after it, and the same backward routing.
+    /// so ties are common), NaN never chosen over a number after it, and the same backward routing;
+    /// and inference image by image, which skips the argmax, gives the same maxima.
     func testMaxPoolTwoByTwoAgainstNaiveLoop() {
         for (shape, threads) in [([2, 3, 24, 24], 1), ([1, 2, 17, 35], 2), ([3, 1, 8, 8], 2), ([1, 1, 2, 34], 1)] {
             Parallelism.threads = threads
@@ -37,6 +38,16 @@ final class FastPathTests: XCTestCase {
             }
             XCTAssertEqual(y.map(\.bitPattern), expectedY.map(\.bitPattern), "\(shape)")
             XCTAssertEqual(dx, expectedDX, "\(shape)")
+            let imageShape = Array(shape.dropFirst()), imageCount = imageShape.reduce(1, *)
+            let pooledCount = shape[1] * (shape[2] / 2) * (shape[3] / 2)
+            layer.prepareImageInference(batch: shape[0], inputShape: imageShape)
+            var imageByImage = [Float](repeating: 7, count: shape[0] * pooledCount)
+            for image in 0..<shape[0] {
+                imageByImage.withUnsafeMutableBufferPointer { pooled in
+                    layer.inferImage(image, from: x.data + image * imageCount, into: pooled.baseAddress! + image * pooledCount, worker: 0)
+                }
+            }
+            XCTAssertEqual(imageByImage.map(\.bitPattern), expectedY.map(\.bitPattern), "\(shape), image by image")
         }
     }
 
