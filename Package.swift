@@ -77,7 +77,7 @@ let package = Package(
             path: "Tests/TestFixtures"),
         .testTarget(
             name: "ConvNetTests",
-            dependencies: ["ConvNet", "TestFixtures", "CMatrixKernels", "CZlib", "CPNG", "train", "infer", "idx2png", "report", "export"],
+            dependencies: ["ConvNet", "TestFixtures", "CMatrixKernels", "CVectorMath", "CZlib", "CPNG", "train", "infer", "idx2png", "report", "export"],
             swiftSettings: optimized),
         .testTarget(
             name: "ConvNetFuzzTests",

@@ -1,5 +1,3 @@
-import CVectorMath
-
 /// Updates a model's parameters from their gradients, as `torch.optim.Optimizer`.
 ///
 /// An optimizer works on a whole `ParameterArena` at once: its per-parameter state
@@ -112,26 +110,21 @@ extension ParameterArena {
     }
 }
 
-/// What an optimizer's update needs of a Float and of SIMD16<Float>, so one generic update
-/// runs on 16 lanes at a time and on the remainder one value at a time, with the same result.
-protocol LaneArithmetic {
-    init(repeating value: Float)
-    static func + (left: Self, right: Self) -> Self
-    static func - (left: Self, right: Self) -> Self
-    static func * (left: Self, right: Self) -> Self
-    static func / (left: Self, right: Self) -> Self
-    static func *= (left: inout Self, right: Self)
-    static func -= (left: inout Self, right: Self)
-    var squareRootValue: Self { get }
+/// The last group of an optimizer's pass, of `count` < 16 values, goes through the same vector
+/// arithmetic as the others in zero-filled lanes, of which only its own are stored back: every
+/// value is computed alike wherever it falls. (The updates are written on `SIMD16<Float>` alone:
+/// the standard library's vector operators are inlined even where the engine is compiled file by
+/// file, in debug builds; an update generic over Float and SIMD16 went through protocol
+/// witnesses there, 5% of a LeNet step.)
+///
+/// pointer[0..<count] in the first lanes, zeros after (count ≤ 16).
+func lanes(_ pointer: UnsafePointer<Float>, _ count: Int) -> SIMD16<Float> {
+    var value = SIMD16<Float>()
+    for lane in 0..<min(count, 16) { value[lane] = pointer[lane] }
+    return value
 }
 
-extension Float: LaneArithmetic {
-    @_transparent init(repeating value: Float) { self = value }
-    @_transparent var squareRootValue: Float { squareRoot() }
-}
-
-extension SIMD16: LaneArithmetic where Scalar == Float {
-    /// The standard library's `squareRoot()` takes the lanes' roots one by one through libm
-    /// (Adam's step ran 4× slower); this is the vector instruction, with the same results.
-    @_transparent var squareRootValue: SIMD16<Float> { convnet_square_root16(self) }
+/// pointer[0..<count] = the first `count` lanes of `value` (count ≤ 16).
+func storeLanes(_ value: SIMD16<Float>, _ pointer: UnsafeMutablePointer<Float>, _ count: Int) {
+    for lane in 0..<min(count, 16) { pointer[lane] = value[lane] }
 }

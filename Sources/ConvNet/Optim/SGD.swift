@@ -38,8 +38,8 @@ public final class SGD: Optimizer {
         forEachWorker(stepJob)
     }
 
-    /// One worker's share of the arena, 16 values at a time, then the rest one by one (a plain
-    /// loop over these pointers stays scalar: the compiler cannot rule out aliasing).
+    /// One worker's share of the arena, 16 values at a time (a plain loop over these pointers
+    /// stays scalar: the compiler cannot rule out aliasing), the last group in part (see `lanes`).
     private func stepShare(_ worker: Int) {
         let range = partition(arena.count, worker: worker, of: Parallelism.threads)
         let w = arena.values.data, g = arena.gradients.data, v = velocity.data
@@ -52,17 +52,19 @@ public final class SGD: Optimizer {
             store16(weight, w + i); store16(speed, v + i)
             i += 16
         }
-        while i < range.upperBound {
-            Self.update(&w[i], gradient: g[i], velocity: &v[i], rate: rate, momentum: momentum, decay: decay, nesterov: nesterov)
-            i += 1
+        if i < range.upperBound {
+            let count = range.upperBound - i
+            var (weight, speed) = (lanes(w + i, count), lanes(v + i, count))
+            Self.update(&weight, gradient: lanes(g + i, count), velocity: &speed, rate: rate, momentum: momentum, decay: decay, nesterov: nesterov)
+            storeLanes(weight, w + i, count); storeLanes(speed, v + i, count)
         }
     }
 
-    /// One update of a weight (one value or 16 lanes) and its velocity.
+    /// One update of 16 weights and their velocities.
     @inline(__always)
-    private static func update<Value: LaneArithmetic>(_ weight: inout Value, gradient: Value, velocity: inout Value,
-                                                      rate: Float, momentum: Float, decay: Float, nesterov: Bool) {
-        let (rate, momentum, decay) = (Value(repeating: rate), Value(repeating: momentum), Value(repeating: decay))
+    private static func update(_ weight: inout SIMD16<Float>, gradient: SIMD16<Float>, velocity: inout SIMD16<Float>,
+                               rate: Float, momentum: Float, decay: Float, nesterov: Bool) {
+        let (rate, momentum, decay) = (SIMD16<Float>(repeating: rate), SIMD16<Float>(repeating: momentum), SIMD16<Float>(repeating: decay))
         if nesterov {
             let d = gradient + decay * weight
             velocity = momentum * velocity + d
