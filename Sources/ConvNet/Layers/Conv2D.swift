@@ -17,22 +17,24 @@
 /// and needs no transposes of the columns (measured on LeNet's shapes: per-image SGEMMs run as fast as
 /// batched ones). The products run on `MatrixKernels` (ConvNet's own AVX-512 SGEMM, which
 /// reads W, Wᵀ and the columns where they lie instead of copying them for every image) where
-/// the CPU has it, else on OpenBLAS. With `MatrixKernels` the weight gradient of a deep enough
-/// layer (C·KH·KW ≥ 128) is accumulated transposed, dWᵀ += cols·dYᵀ (the columns read in place,
-/// dY transposed per image), and transposed back once per pass; for a shallower layer (LeNet's
-/// conv1: 25 rows of columns, 576 output positions) the dY transpose would cost more than the
-/// product, and dW = dY·colsᵀ is computed as it is, each element a dot product of two rows
-/// (`MatrixKernels.multiplyTransposedB`).
+/// the CPU has it, else on OpenBLAS. The kernel wants its right operand row-major, and colsᵀ is
+/// not: with `MatrixKernels`, backward of a deep enough layer (C·KH·KW ≥ 128) unfolds the image
+/// with `im2row` instead, the columns' transpose `[OH·OW, C·KH·KW]`, and dW += dY·rows is a plain
+/// product; dCols = Wᵀ·dY then overwrites the rows. (It replaced accumulating dWᵀ += cols·dYᵀ,
+/// which transposed dY for every image and, with LeNet's 50 filters as the product's columns,
+/// filled the kernel's 16-float vectors 78%.) For a shallower layer (LeNet's conv1: 25 rows of
+/// columns, 576 output positions) dW = dY·colsᵀ is computed as it is, each element a dot product
+/// of two rows (`MatrixKernels.multiplyTransposedB`).
 ///
 /// The batch is split into contiguous shares, one per worker thread; with fewer images than
 /// workers, each image's output rows are split instead.
 ///
 /// The column workspace is bounded: each worker keeps the columns of as many of its
 /// images as fit in its share of `workspaceLimit` bytes (at least one image). If all of
-/// its images fit, backward reuses their columns from forward; otherwise it recomputes
-/// them. Workers other than the first accumulate dW and db privately (every worker its dWᵀ,
-/// when dW is accumulated transposed); the shares are summed at the end in a fixed order, so
-/// results depend only on the thread count.
+/// its images fit and backward uses columns (not rows), backward reuses them from forward;
+/// otherwise it unfolds each image again. Workers other than the first accumulate dW and db
+/// privately; the shares are summed at the end in a fixed order, so results depend only on the
+/// thread count.
 public final class Conv2D: Layer {
     /// Input channels C.
     public let inputChannels: Int
@@ -63,10 +65,8 @@ public final class Conv2D: Layer {
     private var input: Tensor?
     private var geometry: ConvolutionGeometry?
     /// The pass in progress, for the worker jobs: phase, the image whose rows are split,
-    /// ∂loss/∂y, whether dX is wanted, how many workers share the backward pass, and whether
-    /// they accumulate dWᵀ (else dW).
+    /// ∂loss/∂y, whether dX is wanted, how many workers share the backward pass.
     private var phase = Phase.inference, splitImage = 0, outputGradient: Tensor?, backwardWorkers = 1
-    private var transposedWeightGradient = false
     private var needsInputGradient = true
     private var forwardJob: (Int) -> Void = { _ in }, splitRowsJob: (Int) -> Void = { _ in }
     private var backwardJob: (Int) -> Void = { _ in }, sumGradientsJob: (Int) -> Void = { _ in }
@@ -81,14 +81,12 @@ public final class Conv2D: Layer {
     private final class Workspace {
         /// Column matrices `[slots, C·KH·KW, OH·OW]`, one slot per retained image.
         let columns = Tensor(shape: [0])
-        /// This worker's share of dW `[F, C·KH·KW]` (dWᵀ `[C·KH·KW, F]` when accumulated transposed)
-        /// and db `[F]`; worker 0 adds db, and dW when not transposed, into the parameters directly.
+        /// This worker's share of dW `[F, C·KH·KW]` and db `[F]`; worker 0 adds into the
+        /// parameters' gradients directly.
         let weightGradient = Tensor(shape: [0])
         let biasGradient = Tensor(shape: [0])
         /// dY ⊙ f′ of one image `[F, OH·OW]`, when an activation is absorbed.
         let maskedGradient = Tensor(shape: [0])
-        /// dYᵀ of one image `[OH·OW, F]`, for dWᵀ with `MatrixKernels`.
-        let transposedGradient = Tensor(shape: [0])
         /// The images whose columns `columns` holds from forward, in slot order (empty when none).
         var imagesInColumns = 0..<0
     }
@@ -176,8 +174,8 @@ public final class Conv2D: Layer {
         guard let input, let g = geometry else { return }
         let workspace = workspaces[worker]
         let images = partition(input.shape[0], worker: worker, of: Parallelism.threads)
-        // Keep every image's columns for backward if they all fit; otherwise one slot, reused.
-        let retain = phase == .training && retainedImages(for: g, share: images.count) == images.count
+        // Keep every image's columns for backward if it uses them and they all fit; otherwise one slot, reused.
+        let retain = phase == .training && !backwardUnfoldsRows(g) && retainedImages(for: g, share: images.count) == images.count
         let matrixSize = g.columnRows * g.columnsPerImage
         workspace.columns.reshape(retain ? images.count : 1, g.columnRows, g.columnsPerImage)
         for (index, image) in images.enumerated() {
@@ -242,34 +240,32 @@ public final class Conv2D: Layer {
         self.needsInputGradient = needsInputGradient
         self.outputGradient = outputGradient
         backwardWorkers = min(Parallelism.threads, input.shape[0])
-        transposedWeightGradient = backend == .matrixKernels && (geometry?.columnRows ?? 0) >= 128
         while workspaces.count < Parallelism.threads { workspaces.append(Workspace()) }
         forEachWorker(backwardJob)
-        // Accumulating dWᵀ, every worker holds its own, transposed back in the sum (none for an
-        // empty batch, which has no workers).
-        if backwardWorkers > 1 || (backwardWorkers == 1 && transposedWeightGradient) { forEachWorker(sumGradientsJob) }
+        if backwardWorkers > 1 { forEachWorker(sumGradientsJob) }
         return needsInputGradient ? inputGradient : nil
     }
 
-    /// One worker's share of backward: for each of its images, dW += dY·colsᵀ, db += Σ dY,
-    /// dCols = Wᵀ·dY and dX = col2im(dCols).
+    /// Whether backward unfolds images with `im2row` (dW += dY·rows) rather than `im2col`
+    /// (dW += dY·colsᵀ, dot products): with `MatrixKernels`, for C·KH·KW ≥ 128.
+    private func backwardUnfoldsRows(_ g: ConvolutionGeometry) -> Bool {
+        backend == .matrixKernels && g.columnRows >= 128
+    }
+
+    /// One worker's share of backward: for each of its images, dW += dY·colsᵀ (or dY·rows),
+    /// db += Σ dY, dCols = Wᵀ·dY and dX = col2im(dCols).
     private func backwardShare(_ worker: Int) {
         guard worker < backwardWorkers, let input, let g = geometry, let outputGradient else { return }
         let workspace = workspaces[worker]
         let images = partition(input.shape[0], worker: worker, of: backwardWorkers)
         let (spatial, rows, matrixSize) = (g.columnsPerImage, g.columnRows, g.columnRows * g.columnsPerImage)
         // Worker 0 adds into the parameters' gradients; the others into their own, summed afterwards.
-        // Accumulating dWᵀ [C·KH·KW, F], worker 0 too keeps its own.
-        let transposed = transposedWeightGradient
+        let unfoldsRows = backwardUnfoldsRows(g)
         let weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?
-        if worker == 0 && !transposed {
+        if worker == 0 {
             weightGradient = weight.gradient.data
         } else {
-            if transposed {
-                workspace.weightGradient.reshape(rows, filters)
-            } else {
-                workspace.weightGradient.reshape(to: weight.value.shape)
-            }
+            workspace.weightGradient.reshape(to: weight.value.shape)
             workspace.weightGradient.fill(0)
             weightGradient = workspace.weightGradient.data
         }
@@ -280,13 +276,16 @@ public final class Conv2D: Layer {
             workspace.biasGradient.fill(0)
             biasGradient = bias == nil ? nil : workspace.biasGradient.data
         }
-        if transposed { workspace.transposedGradient.reshape(spatial, filters) }
         let retained = workspace.imagesInColumns == images
-        if !retained { workspace.columns.reshape(1, rows, spatial) }
+        if !retained { workspace.columns.reshape(1, rows, spatial) }  // the rows' [OH·OW, C·KH·KW] alike
         if activation != nil { workspace.maskedGradient.reshape(filters, spatial) }
         for (index, image) in images.enumerated() {
             let columns = workspace.columns.data + (retained ? index * matrixSize : 0)
-            if !retained { im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: spatial) }
+            if unfoldsRows {
+                im2row(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: rows)
+            } else if !retained {
+                im2col(input.data + image * g.inputCount, geometry: g, into: columns, rowStride: spatial)
+            }
             var gradient = UnsafePointer(outputGradient.data + image * filters * spatial)
             if let activation {
                 // The absorbed activation's backward, dY ⊙ f′(y), then db += Σ of each row.
@@ -297,19 +296,17 @@ public final class Conv2D: Layer {
             if let biasGradient {
                 addRowSums(of: gradient, rows: filters, columns: spatial, into: biasGradient)
             }
-            if transposed {
-                // dWᵀ [C·KH·KW, F] += cols [C·KH·KW, OH·OW] · dYᵀ [OH·OW, F]
-                let gradientTransposed = workspace.transposedGradient.data
-                transpose(gradient, rows: filters, columns: spatial, into: gradientTransposed)
-                backend.multiply(m: rows, n: filters, k: spatial, a: columns, lda: spatial,
-                                 b: gradientTransposed, ldb: filters, c: weightGradient, ldc: filters, accumulate: true)
+            if unfoldsRows {
+                // dW [F, C·KH·KW] += dY [F, OH·OW] · rows [OH·OW, C·KH·KW]
+                backend.multiply(m: filters, n: rows, k: spatial, a: gradient, lda: spatial,
+                                 b: columns, ldb: rows, c: weightGradient, ldc: rows, accumulate: true)
             } else {
                 // dW [F, C·KH·KW] += dY [F, OH·OW] · colsᵀ
                 backend.multiplyTransposedB(m: filters, n: rows, k: spatial, a: gradient, lda: spatial, b: columns, ldb: spatial,
                                             c: weightGradient, ldc: rows, accumulate: true)
             }
             guard needsInputGradient else { continue }
-            // dCols [C·KH·KW, OH·OW] = Wᵀ · dY, written over the columns (no longer needed).
+            // dCols [C·KH·KW, OH·OW] = Wᵀ · dY, written over the columns or rows (no longer needed).
             backend.multiply(transposeA: true, m: rows, n: spatial, k: filters, a: weight.value.data, lda: rows,
                              b: gradient, ldb: spatial, c: columns, ldc: spatial)
             let imageGradient = inputGradient.data + image * g.inputCount
@@ -319,26 +316,14 @@ public final class Conv2D: Layer {
         workspace.imagesInColumns = 0..<0
     }
 
-    /// One worker's share of adding the workers' partial dW (and, on worker 0, db) into the
-    /// gradients: workers 1…, or every worker's dWᵀ transposed when they accumulated dWᵀ.
+    /// One worker's share of adding the partial dW of workers 1… (and, on worker 0, their db)
+    /// into the gradients.
     private func sumGradientsShare(_ worker: Int) {
         let destination = weight.gradient.data
-        if transposedWeightGradient {
-            // dW[f, r] += Σ_w dWᵀ_w[r, f], over this worker's filters.
-            let depth = weight.gradient.count / filters
-            for filter in partition(filters, worker: worker, of: Parallelism.threads) {
-                let row = destination + filter * depth
-                for other in 0..<backwardWorkers {
-                    let source = workspaces[other].weightGradient.data + filter
-                    for index in 0..<depth { row[index] += source[index * filters] }
-                }
-            }
-        } else {
-            let range = partition(weight.gradient.count, worker: worker, of: Parallelism.threads)
-            for other in 1..<backwardWorkers {
-                let source = workspaces[other].weightGradient.data
-                addFloats(from: source + range.lowerBound, into: destination + range.lowerBound, count: range.count)
-            }
+        let range = partition(weight.gradient.count, worker: worker, of: Parallelism.threads)
+        for other in 1..<backwardWorkers {
+            let source = workspaces[other].weightGradient.data
+            addFloats(from: source + range.lowerBound, into: destination + range.lowerBound, count: range.count)
         }
         if worker == 0, let bias {
             for other in 1..<backwardWorkers {

@@ -56,6 +56,35 @@ final class Im2colTests: XCTestCase {
         }
     }
 
+    /// `im2row` is `im2col`'s transpose for every geometry (8-float moves with kernels 2–5 wide,
+    /// the general loop for the others), with a wider row stride, and writes nothing outside its
+    /// rows: not past the last one's C·KH·KW values, nor between rows.
+    func testIm2rowIsTheTransposeOfIm2col() {
+        let more: [ConvolutionGeometry] = [
+            .init(channels: 3, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3),   // 3-wide runs, the image ending at the last run
+            .init(channels: 1, height: 9, width: 8, kernelHeight: 2, kernelWidth: 8),   // 8-wide runs
+            .init(channels: 2, height: 10, width: 9, kernelHeight: 4, kernelWidth: 1),  // 1-wide runs
+        ]
+        for (index, g) in (Self.geometries + more).enumerated() {
+            let x = randomTensor([g.channels, g.height, g.width], seed: UInt64(index))
+            let columns = naiveIm2col(x.values, g)
+            for stride in [g.columnRows, g.columnRows + 5] {
+                var rows = [Float](repeating: .nan, count: g.columnsPerImage * stride + 16)
+                rows.withUnsafeMutableBufferPointer { im2row(x.data, geometry: g, into: $0.baseAddress!, rowStride: stride) }
+                for position in 0..<g.columnsPerImage {
+                    let row = Array(rows[(position * stride)..<(position * stride + g.columnRows)])
+                    let expected = (0..<g.columnRows).map { columns[$0 * g.columnsPerImage + position] }
+                    XCTAssertEqual(row, expected, "geometry \(index), stride \(stride), row \(position)")
+                    if stride > g.columnRows {
+                        XCTAssertTrue(rows[(position * stride + g.columnRows)..<((position + 1) * stride)].allSatisfy(\.isNaN), "between rows")
+                    }
+                }
+                XCTAssertTrue(rows[(g.columnsPerImage - 1) * stride + g.columnRows..<rows.count].allSatisfy(\.isNaN),
+                              "geometry \(index): past the last row")
+            }
+        }
+    }
+
     /// A band of output rows (how workers split one image) gives those rows' columns of the whole matrix.
     func testOutputRowBandsAgainstNaiveLoop() {
         for (index, g) in Self.geometries.enumerated() {

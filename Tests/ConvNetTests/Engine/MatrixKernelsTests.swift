@@ -133,10 +133,10 @@ final class MatrixKernelsTests: XCTestCase {
 
     private func convolutionsMatchOpenBLAS(avx512: Bool) {
         let cases: [(input: [Int], filters: Int, kernel: Int, stride: Int, padding: Int, relu: Bool)] = [
-            ([4, 20, 12, 12], 50, 5, 1, 0, true),   // LeNet's conv 50@5×5: dWᵀ (C·KH·KW = 500)
+            ([4, 20, 12, 12], 50, 5, 1, 0, true),   // LeNet's conv 50@5×5: dW = dY·rows, im2row's 8-float moves (C·KH·KW = 500)
             ([4, 1, 28, 28], 20, 5, 1, 0, false),   // LeNet's conv 20@5×5: dW = dY·colsᵀ as dot products (25)
             ([3, 6, 11, 9], 7, 3, 2, 1, true),
-            ([1, 8, 10, 10], 33, 5, 1, 2, false),   // batch 1: rows split over two threads
+            ([1, 8, 10, 10], 33, 5, 1, 2, false),   // batch 1: rows split over two threads; padded: im2row's general loop (200)
         ]
         for threads in [1, 2] {
             Parallelism.threads = threads
