@@ -5,7 +5,8 @@
 // up to 512 (a deeper product adds each block into C):
 // for each p, the tile's row of B is loaded once (4 vectors) and each of the 6 values of A's
 // column p is broadcast and multiplied into it. Nothing is copied: B is read in place (in a
-// convolution, the image's im2col columns [C·KH·KW, OH·OW], or ∂loss/∂y, already in cache), and
+// convolution, the image's im2col columns [C·KH·KW, OH·OW], its im2row rows [OH·OW, C·KH·KW], or
+// ∂loss/∂y, already in cache), and
 // A through two strides, so it can be a weight matrix or its transpose as stored. Measured on
 // LeNet's shapes, packing A into panels first (what BLAS does on every call) gained nothing.
 #include "MatrixKernels.h"

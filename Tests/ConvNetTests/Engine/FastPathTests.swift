@@ -90,4 +90,34 @@ final class FastPathTests: XCTestCase {
             }
         }
     }
+
+    /// The optimizers' last group of fewer than 16 values (zero-filled lanes) against the same
+    /// values updated inside full groups: the same bits, for SGD with Nesterov momentum and
+    /// weight decay, Adam and AdamW, over three steps. Both arenas hold 32 values (a parameter's
+    /// slot is a multiple of 16); three workers share one as 10, 11 and 11 values, every share
+    /// ending in a partial group, while one worker takes the other as two full groups.
+    func testOptimizerLastGroupMatchesFullGroups() {
+        typealias Make = (ParameterArena) -> any Optimizer
+        let optimizers: [(String, Make)] = [
+            ("sgd", { SGD(arena: $0, momentum: 0.9, weightDecay: 0.01, nesterov: true) }),
+            ("adam", { Adam(arena: $0, weightDecay: 0.02) }),
+            ("adamw", { Adam(arena: $0, weightDecay: 0.02, decoupledWeightDecay: true) }),
+        ]
+        for (name, make) in optimizers {
+            let (shared, whole) = (Parameter(name: "a", shape: [32]), Parameter(name: "b", shape: [32]))
+            let (first, second) = (make(ParameterArena([shared])), make(ParameterArena([whole])))
+            var random = SeededRandom(seed: 21)
+            for i in 0..<32 { shared.value[i] = random.nextGaussian() }
+            for i in 0..<32 { whole.value[i] = shared.value[i] }
+            for step in 1...3 {
+                for i in 0..<32 { shared.gradient[i] = random.nextGaussian() * Float(step) }
+                for i in 0..<32 { whole.gradient[i] = shared.gradient[i] }
+                Parallelism.threads = 3
+                first.step(learningRate: 0.05)
+                Parallelism.threads = 1
+                second.step(learningRate: 0.05)
+            }
+            XCTAssertEqual(shared.value.values.map(\.bitPattern), whole.value.values.map(\.bitPattern), name)
+        }
+    }
 }

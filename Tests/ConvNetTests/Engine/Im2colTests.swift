@@ -56,9 +56,10 @@ final class Im2colTests: XCTestCase {
         }
     }
 
-    /// `im2row` is `im2col`'s transpose for every geometry (8-float moves with kernels 2–5 wide,
-    /// the general loop for the others), with a wider row stride, and writes nothing outside its
-    /// rows: not past the last one's C·KH·KW values, nor between rows.
+    /// `im2row` is `im2col`'s transpose for every geometry (8-float moves for stride 1 without
+    /// padding on images at least 8 wide, with kernels 1–8 wide; the general loop for the others),
+    /// with a wider row stride, and writes nothing outside its rows: not past the last one's
+    /// C·KH·KW values, nor between rows.
     func testIm2rowIsTheTransposeOfIm2col() {
         let more: [ConvolutionGeometry] = [
             .init(channels: 3, height: 8, width: 8, kernelHeight: 3, kernelWidth: 3),   // 3-wide runs, the image ending at the last run

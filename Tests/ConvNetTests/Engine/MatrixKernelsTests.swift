@@ -120,7 +120,7 @@ final class MatrixKernelsTests: XCTestCase {
     }
 
     /// A convolution on MatrixKernels against the same convolution on OpenBLAS: output, dX, dW
-    /// and db, for LeNet's shapes (dW transposed and not), padding and stride, an absorbed ReLU,
+    /// and db, for LeNet's shapes (dW = dY·rows and dY·colsᵀ), padding and stride, an absorbed ReLU,
     /// one and two threads, a batch smaller than the threads (rows split), and no dX wanted. On
     /// the AVX-512 kernel where the CPU has it, and on the plain loops (so the layer's own
     /// bookkeeping is checked on any CPU).
@@ -198,7 +198,7 @@ final class MatrixKernelsTests: XCTestCase {
     }
 
     /// An empty batch (a process's share of a small last batch in data-parallel training) through
-    /// a convolution whose dW is accumulated transposed (C·KH·KW ≥ 128) and a dense layer, on
+    /// a convolution whose backward unfolds rows (C·KH·KW ≥ 128) and a dense layer, on
     /// both backends and two threads: empty outputs and input gradients, gradients left at zero.
     func testEmptyBatch() {
         Parallelism.threads = 2
