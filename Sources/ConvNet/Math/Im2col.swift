@@ -103,19 +103,26 @@ public func im2row(_ input: UnsafePointer<Float>, geometry g: ConvolutionGeometr
         im2rowUnpaddedStrideOne(input, geometry: g, into: rows, rowStride: rowStride)
         return
     }
+    let kernelWidth = g.kernelWidth
     for outputRow in 0..<g.outputHeight {
         for outputColumn in 0..<g.outputWidth {
             var destination = rows + (outputRow * g.outputWidth + outputColumn) * rowStride
+            // The window's kernel columns that fall inside the image: first..<end (the rest padding).
+            let left = outputColumn * g.strideWidth - g.paddingWidth
+            let first = min(kernelWidth, max(0, -left)), end = max(first, min(kernelWidth, g.width - left))
             for channel in 0..<g.channels {
                 let plane = input + channel * g.height * g.width
                 for kernelRow in 0..<g.kernelHeight {
                     let inputRow = outputRow * g.strideHeight - g.paddingHeight + kernelRow
-                    for kernelColumn in 0..<g.kernelWidth {
-                        let inputColumn = outputColumn * g.strideWidth - g.paddingWidth + kernelColumn
-                        let inside = inputRow >= 0 && inputRow < g.height && inputColumn >= 0 && inputColumn < g.width
-                        destination[kernelColumn] = inside ? plane[inputRow * g.width + inputColumn] : 0
+                    if inputRow >= 0 && inputRow < g.height {
+                        let source = plane + inputRow * g.width
+                        for kernelColumn in 0..<first { destination[kernelColumn] = 0 }
+                        for kernelColumn in first..<end { destination[kernelColumn] = source[left + kernelColumn] }
+                        for kernelColumn in end..<kernelWidth { destination[kernelColumn] = 0 }
+                    } else {
+                        for kernelColumn in 0..<kernelWidth { destination[kernelColumn] = 0 }
                     }
-                    destination += g.kernelWidth
+                    destination += kernelWidth
                 }
             }
         }

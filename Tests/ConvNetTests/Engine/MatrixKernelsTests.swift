@@ -120,7 +120,7 @@ final class MatrixKernelsTests: XCTestCase {
     }
 
     /// A convolution on MatrixKernels against the same convolution on OpenBLAS: output, dX, dW
-    /// and db, for LeNet's shapes (dW = dY·rows and dY·colsᵀ), padding and stride, an absorbed ReLU,
+    /// and db, for the three forms of dW (dY·rows, dWᵀ = cols·dYᵀ, dY·colsᵀ), padding and stride, an absorbed ReLU,
     /// one and two threads, a batch smaller than the threads (rows split), and no dX wanted. On
     /// the AVX-512 kernel where the CPU has it, and on the plain loops (so the layer's own
     /// bookkeeping is checked on any CPU).
@@ -137,7 +137,9 @@ final class MatrixKernelsTests: XCTestCase {
             ([4, 1, 28, 28], 20, 5, 1, 0, false),   // LeNet's conv 20@5×5: dW = dY·colsᵀ as dot products (25)
             ([3, 6, 11, 9], 7, 3, 2, 1, true),
             ([1, 8, 10, 10], 33, 5, 1, 2, false),   // batch 1: rows split over two threads; padded: im2row's general loop (200)
+            ([3, 16, 9, 9], 32, 3, 1, 1, true),     // 32 filters: dWᵀ += cols·dYᵀ (144)
         ]
+        var forms: Set<String> = []
         for threads in [1, 2] {
             Parallelism.threads = threads
             for (index, c) in cases.enumerated() {
@@ -148,6 +150,10 @@ final class MatrixKernelsTests: XCTestCase {
                                        strideHeight: c.stride, strideWidth: c.stride, paddingHeight: c.padding, paddingWidth: c.padding,
                                        random: &random)
                     layer.backend = backend
+                    let g = ConvolutionGeometry(channels: c.input[1], height: c.input[2], width: c.input[3], kernelHeight: c.kernel,
+                                                kernelWidth: c.kernel, strideHeight: c.stride, strideWidth: c.stride,
+                                                paddingHeight: c.padding, paddingWidth: c.padding)
+                    forms.insert("\(layer.weightGradientForm(for: g))")
                     for i in 0..<(layer.bias?.value.count ?? 0) { layer.bias?.value[i] = Float(i % 5) * 0.1 - 0.2 }
                     if c.relu { _ = layer.absorb(ReLU()) }
                     let x = randomTensor(c.input, seed: 11)
@@ -164,6 +170,7 @@ final class MatrixKernelsTests: XCTestCase {
                 }
             }
         }
+        XCTAssertEqual(forms, ["rows", "transposed", "dotProducts"], "every form of dW on MatrixKernels, and OpenBLAS's")
     }
 
     /// A dense layer on MatrixKernels against the same layer on OpenBLAS: output, dX, dW and db,
