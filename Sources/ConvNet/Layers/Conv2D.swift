@@ -265,10 +265,11 @@ public final class Conv2D: Layer {
     }
 
     /// With `MatrixKernels` and C·KH·KW ≥ 128: `transposed` when F is a multiple of 16, else
-    /// `rows`. Measured: with LeNet's 50 filters, `rows` trained LeNet and the colour model
-    /// 1.04–1.08× faster (its product is 500 wide, 98% of the vectors full, against 50 wide,
-    /// 78%); with fashion-mnist's 32 and 64 filters and 3×3 kernels, `transposed` was 1.10×
-    /// faster (its product as full, and im2row moves KW = 3 floats at a time).
+    /// `rows`. Measured: with LeNet's 50 filters, `rows` trained LeNet 1.01–1.09× (median 1.05)
+    /// and the colour model 1.05–1.06× as fast (its product is 500 wide, 98% of the vectors
+    /// full, against 50 wide, 78%); with fashion-mnist's 32 and 64 filters and 3×3 kernels,
+    /// `transposed` was 1.11–1.16× as fast (its product as full, and im2row moves KW = 3 floats
+    /// at a time); with the batch-norm model's 64 filters the two were even.
     func weightGradientForm(for g: ConvolutionGeometry) -> WeightGradientForm {
         guard backend == .matrixKernels && g.columnRows >= 128 else { return .dotProducts }
         return filters % 16 == 0 ? .transposed : .rows
